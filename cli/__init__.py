@@ -1,0 +1,1 @@
+"""The `multiraft` command line."""

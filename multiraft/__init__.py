@@ -1,0 +1,3 @@
+"""multiraft: a sharded, replicated key-value store (many Raft groups per process)."""
+
+__all__: list[str] = []

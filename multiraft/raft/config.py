@@ -1,0 +1,51 @@
+"""Settings of one Raft node, checked once by `validate()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .errors import ConfigInvalid
+from .types import NONE
+
+
+class ReadOnlyOption(IntEnum):
+    SAFE = 0
+    """ReadIndex confirmed by a heartbeat round to a quorum (always linearizable)."""
+    LEASE_BASED = 1
+    """ReadIndex answered from the leader's lease; relies on bounded clock drift."""
+
+
+NO_LIMIT = 2**63 - 1
+
+
+@dataclass(slots=True)
+class Config:
+    id: int
+    election_tick: int = 10
+    heartbeat_tick: int = 1
+    applied: int = 0
+    """The last applied index when (re)starting; entries up to it are not handed out again."""
+    max_size_per_msg: int = 1024 * 1024
+    max_committed_size_per_ready: int = NO_LIMIT
+    max_inflight_msgs: int = 256
+    check_quorum: bool = False
+    pre_vote: bool = False
+    read_only_option: ReadOnlyOption = ReadOnlyOption.SAFE
+    disable_proposal_forwarding: bool = False
+    seed: int | None = None
+    """Seed of the election-timeout RNG; defaults to `id`, so runs are reproducible."""
+
+    def validate(self) -> None:
+        if self.id == NONE:
+            raise ConfigInvalid("cannot use 0 as id")
+        if self.heartbeat_tick <= 0:
+            raise ConfigInvalid("heartbeat_tick must be greater than 0")
+        if self.election_tick <= self.heartbeat_tick:
+            raise ConfigInvalid("election_tick must be greater than heartbeat_tick")
+        if self.max_inflight_msgs <= 0:
+            raise ConfigInvalid("max_inflight_msgs must be greater than 0")
+        if self.max_size_per_msg <= 0:
+            raise ConfigInvalid("max_size_per_msg must be greater than 0")
+        if self.read_only_option == ReadOnlyOption.LEASE_BASED and not self.check_quorum:
+            raise ConfigInvalid("check_quorum must be enabled for lease-based reads")
