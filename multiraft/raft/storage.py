@@ -58,9 +58,10 @@ class Storage(Protocol):
 class MemoryStorage:
     """A `Storage` held in lists; `_ents[0]` is a dummy entry at the snapshot."""
 
-    def __init__(self) -> None:
+    def __init__(self, conf_state: ConfState | None = None) -> None:
+        """`conf_state`: the initial membership of a bootstrapped group."""
         self.hard_state = HardState()
-        self._snapshot = Snapshot()
+        self._snapshot = Snapshot(metadata=SnapshotMetadata(conf_state or ConfState()))
         self._ents: list[Entry] = [Entry(0, 0)]
 
     # -- Storage protocol --------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+import msgpack
+
 NONE = 0
 """The id meaning "no node" (no leader, no vote)."""
 
@@ -178,6 +180,14 @@ class ConfChange:
     @staticmethod
     def from_wire(w: list) -> ConfChange:
         return ConfChange(ConfChangeType(w[0]), w[1], w[2])
+
+    def encode(self) -> bytes:
+        """The data of the CONF_CHANGE entry that carries this change."""
+        return msgpack.packb(self.to_wire())
+
+    @staticmethod
+    def decode(data: bytes) -> ConfChange:
+        return ConfChange.from_wire(msgpack.unpackb(data))
 
 
 @dataclass(slots=True, frozen=True)
