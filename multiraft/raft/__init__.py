@@ -39,11 +39,11 @@ from .types import (
 __all__ = [
     "NONE",
     "Compacted",
-    "Config",
-    "ConfigInvalid",
     "ConfChange",
     "ConfChangeType",
     "ConfState",
+    "Config",
+    "ConfigInvalid",
     "Entry",
     "EntryType",
     "HardState",
