@@ -267,7 +267,7 @@ class Raft:
         self.prs.reset_votes()
         next_index = self.raft_log.last_index() + 1
         for node_id, pr in self.prs.progress.items():
-            pr.__init__(next_index, self.prs.max_inflight, pr.is_learner)
+            pr.reset(next_index)
             if node_id == self.id:
                 pr.match = self._stable_last_index()
         self.pending_conf_index = 0

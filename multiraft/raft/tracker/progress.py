@@ -33,14 +33,19 @@ class Progress:
     )
 
     def __init__(self, next_index: int, max_inflight: int, is_learner: bool = False) -> None:
+        self.is_learner = is_learner
+        self.inflights = Inflights(max_inflight)
+        self.reset(next_index)
+
+    def reset(self, next_index: int) -> None:
+        """Forget everything known about the follower (a new term began)."""
         self.match = 0
         self.next = next_index
         self.state = ProgressState.PROBE
         self.pending_snapshot = 0
         self.recent_active = False
         self.probe_sent = False
-        self.inflights = Inflights(max_inflight)
-        self.is_learner = is_learner
+        self.inflights.reset()
 
     def __repr__(self) -> str:
         return (
