@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from .errors import ConfigInvalid
-from .types import NONE
+from .types import NO_LIMIT, NONE
 
 
 class ReadOnlyOption(IntEnum):
@@ -14,9 +14,6 @@ class ReadOnlyOption(IntEnum):
     """ReadIndex confirmed by a heartbeat round to a quorum (always linearizable)."""
     LEASE_BASED = 1
     """ReadIndex answered from the leader's lease; relies on bounded clock drift."""
-
-
-NO_LIMIT = 2**63 - 1
 
 
 @dataclass(slots=True)

@@ -10,9 +10,7 @@ from __future__ import annotations
 from .errors import Compacted, Unavailable
 from .log_unstable import Unstable
 from .storage import Storage
-from .types import Entry, Snapshot, limit_size
-
-NO_LIMIT = 2**63 - 1
+from .types import NO_LIMIT, Entry, Snapshot, limit_size
 
 
 class RaftLog:
@@ -212,9 +210,7 @@ class RaftLog:
         if lo < fi:
             raise Compacted(f"slice: {lo} < first index {fi}")
         if hi > self.last_index() + 1:
-            raise AssertionError(
-                f"slice[{lo},{hi}) out of bound [{fi},{self.last_index()}]"
-            )
+            raise AssertionError(f"slice[{lo},{hi}) out of bound [{fi},{self.last_index()}]")
 
     # -- snapshots -----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from enum import Enum
 
 from .config import Config, ReadOnlyOption
 from .errors import Compacted, ProposalDropped, SnapshotTemporarilyUnavailable
-from .log import NO_LIMIT, RaftLog
+from .log import RaftLog
 from .read_only import ReadOnly
 from .storage import Storage
 from .tracker import ProgressState, ProgressTracker, VoteResult, vote_result
@@ -321,9 +321,7 @@ class Raft:
     def _append_entries(self, ents: list[Entry]) -> None:
         li = self.raft_log.last_index()
         term = self.term
-        self.raft_log.append(
-            [Entry(term, li + 1 + i, e.type, e.data) for i, e in enumerate(ents)]
-        )
+        self.raft_log.append([Entry(term, li + 1 + i, e.type, e.data) for i, e in enumerate(ents)])
 
     def _stable_last_index(self) -> int:
         """Last index known persisted: what this node may count for itself."""
@@ -443,8 +441,9 @@ class Raft:
         for node_id in sorted(self.prs.voters):
             if node_id != self.id:
                 self._send(
-                    Message(vote_type, node_id, term=term, index=last, log_term=last_term,
-                            context=ctx)
+                    Message(
+                        vote_type, node_id, term=term, index=last, log_term=last_term, context=ctx
+                    )
                 )
 
     def _poll(self, node_id: int, granted: bool) -> VoteResult:
@@ -529,8 +528,9 @@ class Raft:
         # most m.log_term: everything after it certainly differs (§5.3).
         hint, hint_term = log.find_conflict_by_term(min(m.index, log.last_index()), m.log_term)
         self._send(
-            Message(MT.APP_RESP, m.frm, index=m.index, reject=True, reject_hint=hint,
-                    log_term=hint_term)
+            Message(
+                MT.APP_RESP, m.frm, index=m.index, reject=True, reject_hint=hint, log_term=hint_term
+            )
         )
 
     def _handle_snapshot(self, m: Message) -> None:
@@ -760,4 +760,4 @@ class Raft:
                     self._maybe_send_append(node_id, send_if_empty=False)
 
 
-__all__ = ["CAMPAIGN_TRANSFER", "NO_LIMIT", "Campaign", "Raft"]
+__all__ = ["CAMPAIGN_TRANSFER", "Campaign", "Raft"]

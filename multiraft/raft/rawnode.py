@@ -86,6 +86,12 @@ class RawNode:
         """Propose `data` for the log; raises ProposalDropped when it cannot."""
         self._propose(Entry(0, 0, EntryType.NORMAL, data))
 
+    def propose_batch(self, datas: list[bytes]) -> None:
+        """Propose several entries at once: one append, one MsgApp per follower."""
+        r = self.raft
+        ents = [Entry(0, 0, EntryType.NORMAL, d) for d in datas]
+        r.step(Message(MessageType.PROP, frm=r.id, entries=ents))
+
     def propose_conf_change(self, cc: ConfChange) -> None:
         self._propose(Entry(0, 0, EntryType.CONF_CHANGE, cc.encode()))
 
@@ -177,6 +183,10 @@ class RawNode:
         r = self.raft
         progress = dict(r.prs.progress) if r.state == r.state.LEADER else {}
         return Status(
-            r.id, r.hard_state(), r.soft_state(), r.raft_log.applied, progress,
+            r.id,
+            r.hard_state(),
+            r.soft_state(),
+            r.raft_log.applied,
+            progress,
             r.lead_transferee,
         )

@@ -108,9 +108,7 @@ class MemoryStorage:
         self._snapshot = snap
         self._ents = [Entry(snap.metadata.term, snap.metadata.index)]
 
-    def create_snapshot(
-        self, i: int, conf_state: ConfState | None, data: bytes
-    ) -> Snapshot:
+    def create_snapshot(self, i: int, conf_state: ConfState | None, data: bytes) -> Snapshot:
         """Record a snapshot at applied index i (the log is not compacted)."""
         if i <= self._snapshot.metadata.index:
             raise SnapshotOutOfDate(f"snapshot {i} <= current {self._snapshot.metadata.index}")
@@ -145,4 +143,5 @@ class MemoryStorage:
             raise Unavailable(
                 f"missing log entry [last: {self.last_index()}, append at: {entries[0].index}]"
             )
-        self._ents = self._ents[:offset] + list(entries)
+        del self._ents[offset:]
+        self._ents.extend(entries)

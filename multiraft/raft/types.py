@@ -107,18 +107,22 @@ class Entry:
         return Entry(term, index, EntryType(typ), data)
 
 
+NO_LIMIT = 2**63 - 1
+"""A size limit that never applies."""
+
+
 def entries_size(ents: list[Entry]) -> int:
     return sum(len(e.data) + 12 for e in ents)
 
 
 def limit_size(ents: list[Entry], max_size: int) -> list[Entry]:
     """The longest prefix of `ents` within `max_size` bytes, but at least one entry."""
-    if not ents:
+    if len(ents) <= 1 or max_size >= NO_LIMIT:
         return ents
-    size = ents[0].size()
-    for i in range(1, len(ents)):
-        size += ents[i].size()
-        if size > max_size:
+    size = 0
+    for i, e in enumerate(ents):
+        size += len(e.data) + 12
+        if size > max_size and i > 0:
             return ents[:i]
     return ents
 
