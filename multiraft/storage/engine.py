@@ -172,7 +172,7 @@ class Engine:
         its owners. On `StorageFull` nothing was written and the batch is
         kept intact, so it can be committed again."""
         ops, pending = batch._take()
-        while True:
+        while ops:
             try:
                 self._write_once(ops)
                 break
