@@ -1,0 +1,49 @@
+"""Size limits and argument checks shared by the client and the store.
+
+The client checks them before sending so a user sees `InvalidRequest` at once
+instead of a round trip; the store imports the same constants so both sides
+refuse exactly the same requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidRequest
+
+MAX_KEY_SIZE = 4 * 1024
+"""The largest key, in bytes."""
+
+MAX_VALUE_SIZE = 8 * 1024 * 1024
+"""The largest value, in bytes (well under the transport's frame limit)."""
+
+MAX_SCAN_LIMIT = 10_000
+"""The most rows one scan request asks a store for; longer scans page."""
+
+
+class InvalidArgumentType(InvalidRequest, TypeError):
+    """An argument of the wrong type: both an `InvalidRequest` (the documented
+    error) and a `TypeError` (what Python callers expect)."""
+
+
+def check_key(key: Any, what: str = "key") -> bytes:
+    """Return `key` if it is bytes of an acceptable size, else raise."""
+    if not isinstance(key, bytes):
+        raise InvalidArgumentType(f"{what} must be bytes, not {type(key).__name__}")
+    if len(key) > MAX_KEY_SIZE:
+        raise InvalidRequest(f"{what} of {len(key)} bytes exceeds {MAX_KEY_SIZE}")
+    return key
+
+
+def check_value(value: Any, what: str = "value") -> bytes:
+    """Return `value` if it is bytes of an acceptable size, else raise."""
+    if not isinstance(value, bytes):
+        raise InvalidArgumentType(f"{what} must be bytes, not {type(value).__name__}")
+    if len(value) > MAX_VALUE_SIZE:
+        raise InvalidRequest(f"{what} of {len(value)} bytes exceeds {MAX_VALUE_SIZE}")
+    return value
+
+
+def check_optional_value(value: Any, what: str) -> bytes | None:
+    """Like `check_value`, but `None` (meaning "absent") is allowed."""
+    return None if value is None else check_value(value, what)

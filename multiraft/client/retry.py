@@ -1,0 +1,93 @@
+"""Bookkeeping of one operation across its attempts, and decoding of the
+stores' error replies.
+
+The rule it enforces: `Timeout` is raised only when the outcome is unknown
+(a write reached a store and no definite answer came back, or nothing
+answered at all); when every attempt was definitely refused, the last
+refusal is raised instead, since then nothing took effect.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from ..errors import ERRORS_BY_NAME, MultiraftError, NotLeader, StoreError, Timeout
+from ..store.region import Region
+
+BACKOFF_BASE = 0.01
+"""First backoff, in seconds; it doubles per backoff up to BACKOFF_CAP."""
+
+BACKOFF_CAP = 0.5
+FAST_RETRIES = 3
+"""Redirects (a named leader, a fresher descriptor) retried without sleeping."""
+
+_rng = random.Random()
+
+
+class Op:
+    """One user operation: its deadline, its attempts and what they taught."""
+
+    def __init__(self, name: str, timeout: float, *, mutating: bool) -> None:
+        self.name = name
+        self.deadline = time.monotonic() + timeout
+        self.mutating = mutating
+        self.attempts: dict[int, tuple[Region | None, str]] = {}
+        """request id -> (region, store address) it was sent with."""
+        self.unknown = False
+        """A write was sent and no definite answer came: it may have applied."""
+        self.last_error: MultiraftError | None = None
+        self.backoffs = 0
+        self.fast = 0
+        self.need_refresh = False
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def backoff(self) -> float:
+        """Exponential backoff with jitter (half fixed, half random)."""
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * (2**self.backoffs))
+        self.backoffs += 1
+        self.fast = 0
+        return delay / 2 + _rng.uniform(0, delay / 2)
+
+    def redirect(self) -> float:
+        """Delay before retrying after a redirect: none for the first few."""
+        if self.fast < FAST_RETRIES:
+            self.fast += 1
+            return 0.0
+        return self.backoff()
+
+    def failure(self) -> MultiraftError:
+        """The error to raise once the deadline passed."""
+        if self.unknown or self.last_error is None:
+            return Timeout(
+                f"{self.name}: no definite answer in time; it may or may not have applied"
+            )
+        return self.last_error
+
+
+def decode_error(result: Any) -> tuple[MultiraftError, dict[str, Any]]:
+    """The exception a `[kind, message, detail]` error reply stands for, and
+    its detail map (empty if missing or malformed)."""
+    if not (isinstance(result, list | tuple) and len(result) >= 2):
+        return StoreError(f"malformed error reply: {result!r:.200}"), {}
+    kind, message = result[0], str(result[1])
+    detail = result[2] if len(result) > 2 and isinstance(result[2], dict) else {}
+    cls = ERRORS_BY_NAME.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return StoreError(f"{kind}: {message}"), detail
+    if cls is NotLeader:
+        leader = detail.get("leader")
+        return NotLeader(message, leader if isinstance(leader, int) else None), detail
+    err = cls(message)
+    return err, detail
+
+
+def region_or_none(wire: Any) -> Region | None:
+    """A descriptor from an untrusted reply, or None if it is malformed."""
+    try:
+        return Region.from_wire(wire)
+    except (TypeError, ValueError):
+        return None
