@@ -575,3 +575,26 @@ def test_repr():
     log = new_log(PREV3)
     log.commit_to(2)
     assert repr(log) == "RaftLog(committed=2, applied=0, unstable.offset=1, len(unstable)=3)"
+
+
+class FlakyStorage(MemoryStorage):
+    """A storage that lost track of its entries (term() raises)."""
+
+    def __init__(self, err):
+        super().__init__()
+        self.err = err
+
+    def term(self, i):
+        if i > 0:
+            raise self.err("gone")
+        return super().term(i)
+
+
+@pytest.mark.parametrize("err", [Compacted, Unavailable])
+def test_term_is_zero_when_storage_cannot_answer(err):
+    s = FlakyStorage(err)
+    s.append([E(1, 1), E(2, 1)])
+    log = RaftLog(s)
+    assert log.term(2) == 0
+    assert not log.match_term(2, 1)
+    assert log.term(0) == 0

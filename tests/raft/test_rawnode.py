@@ -16,10 +16,12 @@ from multiraft.raft import (
     MessageType,
     ProposalDropped,
     RawNode,
+    ReadOnlyOption,
     ReadState,
     Snapshot,
     SnapshotMetadata,
     SnapshotStatus,
+    SnapshotTemporarilyUnavailable,
     SoftState,
     StateType,
     StepLocalMessage,
@@ -663,7 +665,8 @@ def test_report_snapshot_outside_snapshot_state_is_ignored():
     assert pr.state == ProgressState.REPLICATE
 
 
-def test_lagging_follower_gets_snapshot():
+def lagging_cluster(snapshot=True):
+    """Leader 1 compacted its log past what node 3 (cut off meanwhile) has."""
     c = Cluster(3)
     leader = c.elect(1)
     c.cut.add(3)
@@ -671,11 +674,16 @@ def test_lagging_follower_gets_snapshot():
         leader.propose(b"%d" % i)
     c.settle()
     leader.report_unreachable(3)
-    s1 = c.stores[1]
-    s1.create_snapshot(6, ConfState((1, 2, 3)), b"sm@6")
-    s1.compact(6)
+    if snapshot:
+        c.stores[1].create_snapshot(6, ConfState((1, 2, 3)), b"sm@6")
+    c.stores[1].compact(6)
     c.cut.clear()
-    pr3 = leader.status().progress[3]
+    return c, leader, leader.status().progress[3]
+
+
+def test_lagging_follower_gets_snapshot():
+    c, leader, pr3 = lagging_cluster()
+    s1 = c.stores[1]
     assert (pr3.state, pr3.next) == (ProgressState.PROBE, 2)
 
     leader.tick()  # heartbeat; node 3 answers; the leader must send a snapshot
@@ -716,3 +724,231 @@ def deliver(c, rd, advance=True):
         for i in senders:
             persist(c.stores[i], rd)
             c.nodes[i].advance(rd)
+
+
+def test_snapshot_temporarily_unavailable_is_retried(monkeypatch):
+    c, leader, pr3 = lagging_cluster()
+
+    def busy():
+        raise SnapshotTemporarilyUnavailable("busy")
+
+    monkeypatch.setattr(c.stores[1], "snapshot", busy)
+    leader.tick()
+    c.settle()
+    assert (pr3.state, pr3.match) == (ProgressState.PROBE, 1)
+    assert c.stores[3].last_index() == 1
+    monkeypatch.undo()
+    leader.tick()
+    c.settle()  # snapshot sent, applied and acknowledged
+    assert (pr3.state, pr3.match) == (ProgressState.REPLICATE, 6)
+    assert c.stores[3].snapshot().metadata.index == 6
+
+
+def test_compacting_without_snapshot_is_a_contract_violation():
+    c, leader, _ = lagging_cluster(snapshot=False)
+    leader.tick()
+    with pytest.raises(AssertionError, match="non-empty snapshot"):
+        c.settle()
+
+
+def snap_message(index=5, term=1, voters=(1, 2, 3)):
+    sn = Snapshot(b"sm", SnapshotMetadata(ConfState(voters), index, term))
+    return Message(MT.SNAP, to=2, frm=1, term=term, snapshot=sn)
+
+
+def test_follower_with_pending_snapshot_does_not_campaign():
+    n, s = new_node(2, voters=(1, 2, 3), election_tick=3)
+    n.step(snap_message())
+    n.campaign()
+    for _ in range(10):
+        n.tick()
+    assert n.status().soft_state == SoftState(1, FOLLOWER)
+    n.step(Message(MT.HEARTBEAT, to=2, frm=3, term=2))  # a new term meanwhile
+    rd = n.ready()
+    assert rd.snapshot.metadata.index == 5
+    assert rd.hard_state == HardState(2, NONE, 5)
+    assert [(m.type, m.to, m.index) for m in rd.messages] == [
+        (MT.APP_RESP, 1, 5),
+        (MT.HEARTBEAT_RESP, 3, 0),
+    ]
+    persist(s, rd)
+    n.advance(rd)
+    assert n.status().applied == 5
+    n.campaign()
+    assert n.status().soft_state == SoftState(NONE, CANDIDATE)
+
+
+def test_snapshot_for_other_configuration_is_ignored():
+    n, _ = new_node(2, voters=(1, 2, 3))
+    n.step(snap_message(voters=(1, 3)))
+    rd = n.ready()
+    assert rd.snapshot.is_empty()
+    assert [(m.type, m.index) for m in rd.messages] == [(MT.APP_RESP, 0)]
+
+
+def test_snapshot_of_entries_we_have_only_commits():
+    n, s = new_node(2, voters=(1, 2, 3))
+    n.step(Message(MT.APP, to=2, frm=1, term=1, entries=[Entry(1, i) for i in range(1, 6)]))
+    handle(n, s)
+    n.step(snap_message(index=4))
+    rd = n.ready()
+    assert rd.snapshot.is_empty()
+    assert rd.hard_state.commit == 4
+    assert [(m.type, m.index) for m in rd.messages] == [(MT.APP_RESP, 4)]
+    n.step(snap_message(index=3))  # older than the commit: ignored
+    assert [(m.type, m.index) for m in n.ready().messages] == [(MT.APP_RESP, 4)]
+
+
+def test_unapplied_conf_change_blocks_campaign():
+    n, s = new_node(2, voters=(1, 2, 3))
+    cc = Entry(1, 2, EntryType.CONF_CHANGE, ConfChange(ConfChangeType.ADD_NODE, 4).encode())
+    n.step(Message(MT.APP, to=2, frm=1, term=1, commit=2, entries=[Entry(1, 1), cc]))
+    rd = n.ready()
+    assert rd.committed_entries[-1] == cc
+    persist(s, rd)
+    n.campaign()  # committed but not applied yet
+    assert n.status().soft_state == SoftState(1, FOLLOWER)
+    n.advance(rd)
+    n.campaign()
+    assert n.status().soft_state == SoftState(NONE, CANDIDATE)
+
+
+def test_single_node_pre_vote_campaign():
+    n, s = new_node(pre_vote=True)
+    n.campaign()
+    rd = handle(n, s)
+    assert rd.soft_state == SoftState(1, LEADER)
+    assert rd.hard_state == HardState(1, 1, 0)
+
+
+def test_pre_vote_cluster_election():
+    c = Cluster(3, pre_vote=True)
+    c.elect(2)
+    assert [c.stores[i].hard_state for i in (1, 2, 3)] == [HardState(1, 2, 1)] * 3
+
+
+def test_propose_batch():
+    n, s = single_leader()
+    n.propose_batch([b"a", b"b", b"c"])
+    rd = handle(n, s)
+    assert [(e.index, e.data) for e in rd.entries] == [(2, b"a"), (3, b"b"), (4, b"c")]
+    assert [e.data for e in handle(n, s).committed_entries] == [b"a", b"b", b"c"]
+
+
+def test_propose_batch_sends_one_append_per_follower():
+    c = Cluster(3)
+    leader = c.elect(1)
+    leader.propose_batch([b"a", b"b"])
+    apps = [m for m in leader.ready().messages if m.type == MT.APP]
+    assert sorted(m.to for m in apps) == [2, 3]
+    assert all([e.data for e in m.entries] == [b"a", b"b"] for m in apps)
+
+
+def test_propose_batch_empty_is_rejected():
+    n, _ = single_leader()
+    with pytest.raises(ValueError):
+        n.propose_batch([])
+
+
+def test_propose_batch_without_leader_is_dropped():
+    n, _ = new_node(1, voters=(1, 2, 3))
+    with pytest.raises(ProposalDropped):
+        n.propose_batch([b"a"])
+
+
+def test_lease_based_read_index():
+    c = Cluster(3, check_quorum=True, read_only_option=ReadOnlyOption.LEASE_BASED)
+    leader = c.elect(1)
+    leader.read_index(b"l")
+    rd = leader.ready()
+    assert rd.read_states == [ReadState(1, b"l")]
+    assert rd.messages == []  # no heartbeat round needed
+    c.nodes[2].read_index(b"f")
+    (fwd,) = c.nodes[2].ready().messages
+    leader.step(fwd)
+    (resp,) = leader.ready().messages
+    assert (resp.type, resp.to, resp.index, resp.context) == (MT.READ_INDEX_RESP, 2, 1, b"f")
+    c.nodes[2].step(resp)
+    assert c.nodes[2].ready().read_states == [ReadState(1, b"f")]
+
+
+# -- leader transfer edge cases ---------------------------------------------------------
+
+
+def test_transfer_leader_to_self_or_non_voter_is_ignored():
+    c = Cluster(3)
+    leader = c.elect(1)
+    leader.apply_conf_change(ConfChange(ConfChangeType.ADD_LEARNER_NODE, 4))
+    for target in (1, 4, 9):
+        leader.transfer_leader(target)
+        assert leader.status().lead_transferee == NONE
+    assert not [m for m in leader.ready().messages if m.type == MT.TIMEOUT_NOW]
+
+
+def test_transfer_leader_repeated_and_redirected():
+    c = Cluster(3)
+    leader = c.elect(1)
+    c.cut.add(3)
+    leader.propose(b"a")
+    c.settle()
+    leader.transfer_leader(3)
+    assert leader.status().lead_transferee == 3
+    leader.ready()
+    leader.transfer_leader(3)  # already in progress: nothing new
+    assert leader.ready().messages == []
+    leader.transfer_leader(2)  # replaces the transfer to 3; 2 is up to date
+    assert leader.status().lead_transferee == 2
+    assert [(m.type, m.to) for m in leader.ready().messages] == [(MT.TIMEOUT_NOW, 2)]
+
+
+def test_transfer_leader_times_out():
+    c = Cluster(3, election_tick=5)
+    leader = c.elect(1)
+    c.cut.add(3)
+    leader.propose(b"a")
+    c.settle()
+    leader.transfer_leader(3)
+    for _ in range(4):
+        leader.tick()
+    assert leader.status().lead_transferee == 3
+    leader.tick()  # one election timeout after the transfer began
+    assert leader.status().lead_transferee == NONE
+    assert leader.status().soft_state == SoftState(1, LEADER)
+    leader.propose(b"b")  # accepted again
+
+
+def test_removing_transferee_aborts_transfer():
+    c = Cluster(3)
+    leader = c.elect(1)
+    c.cut.add(3)
+    leader.propose(b"a")
+    c.settle()
+    leader.transfer_leader(3)
+    leader.apply_conf_change(ConfChange(ConfChangeType.REMOVE_NODE, 3))
+    assert leader.status().lead_transferee == NONE
+    leader.propose(b"b")
+
+
+def test_follower_forwards_transfer_leader_with_requested_transferee():
+    # etcd-raft: a follower forwards MsgTransferLeader to the leader with From
+    # still naming the transferee, so the leader hands over to that node.
+    c = Cluster(3)
+    c.elect(1)
+    c.nodes[2].transfer_leader(3)
+    (fwd,) = c.nodes[2].ready().messages
+    assert (fwd.type, fwd.to) == (MT.TRANSFER_LEADER, 1)
+    assert fwd.frm == 3
+    c.nodes[1].step(fwd)
+    c.settle()
+    assert c.nodes[3].raft.state == LEADER
+
+
+def test_invalid_role_transitions_assert():
+    n, _ = single_leader()
+    with pytest.raises(AssertionError):
+        n.raft.become_candidate()
+    with pytest.raises(AssertionError):
+        n.raft.become_pre_candidate()
+    f, _ = new_node(1, voters=(1, 2, 3))
+    with pytest.raises(AssertionError):
+        f.raft.become_leader()

@@ -174,3 +174,17 @@ def test_snapshot_state_ignores_decrement_unless_it_matches_next():
 def test_repr():
     pr = progress(REPLICATE, match=2, next_index=3)
     assert repr(pr) == "Progress(match=2, next=3, state=REPLICATE, inflight=0, learner=False)"
+
+
+def test_reset_forgets_everything_but_identity():
+    pr = progress(SNAPSHOT, match=4, next_index=9, pending_snapshot=7, max_inflight=3)
+    pr.is_learner = True
+    pr.recent_active = True
+    pr.probe_sent = True
+    pr.inflights.add(5)
+    inflights = pr.inflights
+    pr.reset(12)
+    assert (pr.match, pr.next, pr.state, pr.pending_snapshot) == (0, 12, PROBE, 0)
+    assert (pr.recent_active, pr.probe_sent) == (False, False)
+    assert pr.inflights is inflights and inflights.count() == 0 and inflights.size == 3
+    assert pr.is_learner
