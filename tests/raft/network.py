@@ -170,7 +170,11 @@ class Network:
     def crash(self, node_id: int) -> None:
         """Lose all volatile state of the node and the messages on their way to it."""
         self.nodes[node_id].raw = None
+        lost = [f.msg for f in self.in_flight if f.msg.to == node_id]
         self.in_flight = [f for f in self.in_flight if f.msg.to != node_id]
+        for m in lost:
+            if m.type == MessageType.SNAP:
+                self._report_snapshot(m, SnapshotStatus.FAILURE)
 
     def restart(self, node_id: int) -> None:
         n = self.nodes[node_id]
