@@ -1,6 +1,30 @@
-"""`multiraft store ...` and `multiraft cluster ...`: run store processes."""
+"""`multiraft store start` and `multiraft cluster up`: run store processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import click
+
+from multiraft.storage.errors import StorageError
+from multiraft.store.store import Store, StoreConfig, StoreError
+
+
+def parse_cluster(spec: str) -> dict[int, str]:
+    """`1=127.0.0.1:20161,2=...` -> {1: "127.0.0.1:20161", ...}."""
+    out: dict[int, str] = {}
+    for part in spec.split(","):
+        sid, sep, addr = part.strip().partition("=")
+        if not sep or not sid.isdigit() or ":" not in addr:
+            raise click.BadParameter(f"expected ID=HOST:PORT, got {part!r}")
+        out[int(sid)] = addr
+    return out
 
 
 @click.group()
@@ -8,6 +32,111 @@ def store() -> None:
     """Run a store process."""
 
 
+@store.command("start")
+@click.option("--store-id", type=click.IntRange(min=1), required=True, help="This store's id.")
+@click.option("--addr", required=True, help="HOST:PORT serving peers and clients.")
+@click.option("--data-dir", type=click.Path(file_okay=False), required=True)
+@click.option("--initial-cluster", default=None, help="ID=HOST:PORT,... of a new cluster.")
+@click.option("--join", default=None, help="HOST:PORT of a member of a running cluster.")
+@click.option("--replicas", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--tick-interval", type=float, default=0.1, show_default=True, help="Seconds per Raft tick."
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def start(
+    store_id: int,
+    addr: str,
+    data_dir: str,
+    initial_cluster: str | None,
+    join: str | None,
+    replicas: int,
+    tick_interval: float,
+    log_level: str,
+) -> None:
+    """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly."""
+    logging.basicConfig(
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format=f"%(asctime)s store-{store_id} %(levelname)s %(name)s: %(message)s",
+    )
+    if join is not None:
+        raise click.ClickException(
+            "--join is not supported yet: start stores with --initial-cluster"
+        )
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    cluster = parse_cluster(initial_cluster) if initial_cluster else None
+    config = StoreConfig(store_id, addr, data_dir, cluster, replicas, tick_interval)
+    try:
+        s = Store(config)
+    except (StoreError, StorageError) as e:
+        raise click.ClickException(str(e)) from None
+    signal.signal(signal.SIGTERM, lambda *_: s.stop())
+    signal.signal(signal.SIGINT, lambda *_: s.stop())
+    logging.getLogger("multiraft").info("store %d serving on %s", store_id, addr)
+    s.run()
+
+
 @click.group()
 def cluster() -> None:
     """Run a local cluster of store processes."""
+
+
+@cluster.command("up")
+@click.option("--stores", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False), default="./multiraft-data", show_default=True
+)
+@click.option("--base-port", type=click.IntRange(1, 65000), default=20160, show_default=True)
+@click.option("--replicas", type=click.IntRange(min=1), default=3, show_default=True)
+def up(stores: int, data_dir: str, base_port: int, replicas: int) -> None:
+    """Start N stores on 127.0.0.1 and wait; Ctrl-C stops them all.
+
+    A second run with the same data dir restarts the same cluster.
+    """
+    members = {i: f"127.0.0.1:{base_port + i}" for i in range(1, stores + 1)}
+    spec = ",".join(f"{i}={a}" for i, a in members.items())
+    procs = []
+    for sid, addr in members.items():
+        cmd = [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "store",
+            "start",
+            "--store-id",
+            str(sid),
+            "--addr",
+            addr,
+            "--data-dir",
+            os.path.join(data_dir, f"store-{sid}"),
+            "--initial-cluster",
+            spec,
+            "--replicas",
+            str(replicas),
+        ]
+        procs.append(subprocess.Popen(cmd))
+        click.echo(f"store {sid}: {addr} (pid {procs[-1].pid})")
+    click.echo(f"MULTIRAFT_CLUSTER={','.join(members.values())}")
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        while not stop and all(p.poll() is None for p in procs):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    failed = [p.pid for p in procs if p.returncode not in (0, -signal.SIGTERM)]
+    if failed and not stop:
+        raise click.ClickException(f"stores exited unexpectedly: {failed}")

@@ -1,0 +1,135 @@
+"""Committed entries -> data, sessions and applied index, all in the turn's
+one WriteBatch, so a restart never applies an entry twice or skips one.
+
+Writes of the same batch must see each other (two CAS on one key in one
+turn), so applied values are kept in `overlay` until the batch commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgpack
+
+from ..raft import ConfChange, Entry, EntryType
+from ..storage import keys, kv
+from ..storage.engine import Engine, WriteBatch
+from .commands import CAS, DELETE, PUT, WriteCommand, decode_entry, err, ok
+from .peer import Handle, Peer
+from .session import SessionTable
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[Handle, Any], None]
+
+SESSION_SUFFIX = b"\x05"
+
+
+def session_prefix(region_id: int) -> bytes:
+    """Client sessions of a region: `01 + region_id(8) + 05 + client_id(8)`."""
+    return keys.region_prefix(region_id) + SESSION_SUFFIX
+
+
+def load_sessions(engine: Engine, region_id: int) -> SessionTable:
+    from .session import Session
+
+    prefix = session_prefix(region_id)
+    sessions = {}
+    with engine.read() as txn:
+        cur = txn.cursor()
+        if cur.set_range(prefix):
+            for k, v in cur:
+                if not k.startswith(prefix):
+                    break
+                sessions[int.from_bytes(k[len(prefix) :], "big")] = Session.decode(v)
+    return SessionTable(sessions)
+
+
+class Applier:
+    """Applies the committed entries of every region in one turn."""
+
+    def __init__(self, engine: Engine, batch: WriteBatch, reply: Reply) -> None:
+        self.engine = engine
+        self.batch = batch
+        self.reply = reply
+        self.overlay: dict[bytes, bytes | None] = {}
+
+    def apply(self, peer: Peer, entries: list[Entry]) -> None:
+        for e in entries:
+            if e.type == EntryType.CONF_CHANGE:
+                peer.raw_node.apply_conf_change(ConfChange.decode(e.data))
+                peer.take_proposal(e.index, e.term, self.reply)
+                continue
+            results = self._apply_normal(peer, e) if e.data else []
+            handles = peer.take_proposal(e.index, e.term, self.reply)
+            if handles is not None:
+                if len(results) != len(handles):
+                    results = [err("StoreError", f"entry {e.index} could not be applied")] * len(
+                        handles
+                    )
+                for h, res in zip(handles, results, strict=True):
+                    self.reply(h, res)
+        if entries:
+            peer.storage.set_applied(self.batch, entries[-1].index)
+            self._write_sessions(peer)
+
+    def _apply_normal(self, peer: Peer, e: Entry) -> list:
+        try:
+            _kind, cmds = decode_entry(e.data)
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            # Only our own leaders write entries: this is corruption, not input.
+            log.error("region %d: undecodable entry %d: %s", peer.region.id, e.index, exc)
+            return []
+        return [self._apply_write(peer, e.index, c) for c in cmds]
+
+    def _apply_write(self, peer: Peer, index: int, c: WriteCommand) -> Any:
+        sessions = peer.sessions
+        done = sessions.lookup(c.client, c.seq, c.acked, index)
+        if done is not None:
+            return done
+        region = peer.region
+        if not region.contains(c.key):
+            # The region split after the command was proposed: nothing was
+            # applied, so the client retries in the right region.
+            return err(
+                "KeyNotInRegion", f"key not in region {region.id}", {"region": region.to_wire()}
+            )
+        result = self._execute(c)
+        sessions.record(c.client, c.seq, c.acked, index, result)
+        return result
+
+    def _execute(self, c: WriteCommand) -> Any:
+        if c.op == PUT:
+            self._put(c.key, c.a)
+            return ok()
+        if c.op == DELETE:
+            self._put(c.key, None)
+            return ok()
+        if c.op == CAS:
+            if self._get(c.key) != c.a:
+                return ok(False)
+            self._put(c.key, c.b)
+            return ok(True)
+        return err("InvalidRequest", f"unknown write op {c.op}")
+
+    def _get(self, key: bytes) -> bytes | None:
+        if key in self.overlay:
+            return self.overlay[key]
+        return kv.get(self.engine, key)
+
+    def _put(self, key: bytes, value: bytes | None) -> None:
+        self.overlay[key] = value
+        if value is None:
+            kv.delete(self.batch, key)
+        else:
+            kv.put(self.batch, key, value)
+
+    def _write_sessions(self, peer: Peer) -> None:
+        writes, deletes = peer.sessions.take_changes()
+        prefix = session_prefix(peer.region.id)
+        for client, value in writes.items():
+            self.batch.put(prefix + keys.pack_u64(client), value)
+        for client in deletes:
+            self.batch.delete(prefix + keys.pack_u64(client))

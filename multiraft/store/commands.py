@@ -1,0 +1,72 @@
+"""What a region's Raft entries carry: batches of client writes.
+
+A normal entry's data is msgpack `[kind, payload]`:
+
+| kind        | payload                                                        |
+| ----------- | -------------------------------------------------------------- |
+| WRITES (0)  | `[[op, client, seq, acked, epoch_version, key, a, b], ...]`    |
+
+`op` is PUT (a = value), DELETE, or CAS (a = expected, b = new; None
+means absent). Every command proposed for a region in one store-loop turn
+goes into one entry: one Raft append, one fsync, many writes.
+An empty entry (the leader's no-op at election) carries nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+WRITES = 0
+
+PUT = 1
+DELETE = 2
+CAS = 3
+
+OPS = {"put": PUT, "delete": DELETE, "cas": CAS}
+
+
+@dataclass(slots=True)
+class WriteCommand:
+    op: int
+    client: int
+    seq: int
+    acked: int
+    epoch_version: int
+    key: bytes
+    a: bytes | None = None
+    b: bytes | None = None
+
+    def to_wire(self) -> list:
+        return [
+            self.op,
+            self.client,
+            self.seq,
+            self.acked,
+            self.epoch_version,
+            self.key,
+            self.a,
+            self.b,
+        ]
+
+
+def encode_writes(cmds: list[WriteCommand]) -> bytes:
+    return msgpack.packb([WRITES, [c.to_wire() for c in cmds]])
+
+
+def decode_entry(data: bytes) -> tuple[int, Any]:
+    """(kind, payload) of a normal entry's data; raises ValueError if corrupt."""
+    kind, payload = msgpack.unpackb(data)
+    if kind == WRITES:
+        return kind, [WriteCommand(*w) for w in payload]
+    raise ValueError(f"unknown entry kind {kind}")
+
+
+def ok(value: Any = None) -> list:
+    return ["ok", value]
+
+
+def err(kind: str, message: str, detail: dict | None = None) -> list:
+    return ["err", kind, message, detail or {}]

@@ -1,0 +1,151 @@
+"""Peer: one replica of one region on this store.
+
+It owns the region's RawNode and PeerStorage, the client commands waiting
+to be proposed this turn, the proposals waiting to be applied (matched by
+(index, term), as TiKV does), and the reads waiting for a ReadIndex.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from ..raft import Config, ProposalDropped, RawNode, StateType
+from ..storage.peer_storage import PeerStorage
+from .commands import WriteCommand, encode_writes, err
+from .region import Region
+from .session import SessionTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Handle:
+    """Where a client's reply goes: its ZeroMQ identity and request id."""
+
+    identity: bytes
+    request_id: int
+
+
+@dataclass(slots=True)
+class ReadOp:
+    op: str  # "get" or "scan"
+    key: bytes = b""
+    end: bytes = b""
+    limit: int | None = None
+
+
+@dataclass(slots=True)
+class RaftSettings:
+    election_tick: int = 10
+    heartbeat_tick: int = 2
+    max_inflight_msgs: int = 256
+    max_size_per_msg: int = 1 << 20
+
+
+class Peer:
+    def __init__(
+        self,
+        store_id: int,
+        region: Region,
+        storage: PeerStorage,
+        sessions: SessionTable,
+        settings: RaftSettings,
+    ) -> None:
+        me = region.peer_on(store_id)
+        if me is None:
+            raise ValueError(f"store {store_id} holds no replica of region {region.id}")
+        self.store_id = store_id
+        self.peer_id = me.peer_id
+        self.region = region
+        self.storage = storage
+        self.sessions = sessions
+        config = Config(
+            id=me.peer_id,
+            election_tick=settings.election_tick,
+            heartbeat_tick=settings.heartbeat_tick,
+            applied=storage.apply_state.applied_index,
+            max_inflight_msgs=settings.max_inflight_msgs,
+            max_size_per_msg=settings.max_size_per_msg,
+            pre_vote=True,
+            check_quorum=True,
+        )
+        self.raw_node = RawNode(config, storage)
+        self.writes: list[tuple[WriteCommand, Handle]] = []
+        self.reads: list[tuple[ReadOp, Handle]] = []
+        self.proposals: deque[tuple[int, int, list[Handle]]] = deque()
+        self.read_waits: dict[bytes, list[tuple[ReadOp, Handle]]] = {}
+        self.ready_reads: deque[tuple[int, list[tuple[ReadOp, Handle]]]] = deque()
+        self._read_seq = 0
+
+    # -- who leads ---------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        return self.raw_node.raft.state == StateType.LEADER
+
+    def leader_store(self) -> int | None:
+        lead = self.raw_node.raft.lead
+        meta = self.region.peer_by_id(lead) if lead else None
+        return meta.store_id if meta else None
+
+    def store_of_peer(self, peer_id: int) -> int | None:
+        meta = self.region.peer_by_id(peer_id)
+        return meta.store_id if meta else None
+
+    # -- this turn's work --------------------------------------------------
+
+    def propose_pending(self, reply: Any) -> None:
+        """Propose this turn's writes as one entry and ask one ReadIndex for
+        this turn's reads. `reply(handle, result)` answers refused requests."""
+        if self.writes:
+            self._propose_writes(reply)
+        if self.reads:
+            self._read_seq += 1
+            ctx = self._read_seq.to_bytes(8, "big")
+            self.read_waits[ctx] = self.reads
+            self.reads = []
+            self.raw_node.read_index(ctx)
+
+    def _propose_writes(self, reply: Any) -> None:
+        writes, self.writes = self.writes, []
+        handles = [h for _, h in writes]
+        try:
+            self.raw_node.propose(encode_writes([c for c, _ in writes]))
+        except ProposalDropped as e:
+            self._refuse(handles, reply, str(e))
+            return
+        raft = self.raw_node.raft
+        self.proposals.append((raft.raft_log.last_index(), raft.term, handles))
+
+    def _refuse(self, handles: list[Handle], reply: Any, why: str) -> None:
+        detail = {"leader": self.leader_store(), "region": self.region.to_wire()}
+        for h in handles:
+            reply(h, err("NotLeader", f"region {self.region.id}: {why}", detail))
+
+    def on_leadership_lost(self, reply: Any) -> None:
+        """Reads waiting for a quorum check will never get one now."""
+        for reads in self.read_waits.values():
+            self._refuse([h for _, h in reads], reply, "leadership lost before the read")
+        self.read_waits.clear()
+
+    def take_proposal(self, index: int, term: int, reply: Any) -> list[Handle] | None:
+        """The handles waiting on entry (index, term), if it is ours.
+
+        Proposals of an older term at or after `index` can no longer commit
+        (the log at `index` now has a newer term): they are refused.
+        """
+        found = None
+        while self.proposals and self.proposals[0][0] <= index:
+            p_index, p_term, handles = self.proposals.popleft()
+            if p_index == index and p_term == term:
+                found = handles
+            else:
+                self._refuse(handles, reply, "proposal was overwritten by a new leader")
+        stale = [p for p in self.proposals if p[1] < term]
+        if stale:
+            self.proposals = deque(p for p in self.proposals if p[1] >= term)
+            for _, _, handles in stale:
+                self._refuse(handles, reply, "proposal was overwritten by a new leader")
+        return found

@@ -1,0 +1,164 @@
+"""The KV service: a client request -> checks -> a queued write or read.
+
+Every data request names a region and the epoch its sender saw. The checks,
+in order, and what a refused client gets to retry with:
+unknown region -> RegionNotFound; stale epoch -> EpochNotMatch (current
+descriptor); key outside the range -> KeyNotInRegion (descriptor); this
+store does not lead -> NotLeader (leader hint). Writes and reads that pass
+wait in their peer's queues until the loop proposes them all at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..client.limits import MAX_SCAN_LIMIT, check_key, check_optional_value, check_value
+from ..errors import InvalidRequest
+from ..transport.codec import Request
+from .commands import OPS, WriteCommand, err, ok
+from .peer import Handle, Peer, ReadOp
+from .region import Epoch
+
+if TYPE_CHECKING:
+    from .store import Store
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[Handle, Any], None]
+
+
+class Service:
+    def __init__(self, store: Store, reply: Reply) -> None:
+        self.store = store
+        self.reply = reply
+        self._handlers: dict[str, Callable[[Request, Handle], None]] = {
+            "get": self._read,
+            "scan": self._read,
+            "put": self._write,
+            "delete": self._write,
+            "cas": self._write,
+            "regions": self._regions,
+            "status": self._status,
+            "transfer_leader": self._transfer_leader,
+        }
+
+    def handle(self, req: Request, handle: Handle) -> None:
+        handler = self._handlers.get(req.op)
+        if handler is None:
+            self.reply(handle, err("InvalidRequest", f"unknown request op {req.op!r}"))
+            return
+        try:
+            handler(req, handle)
+        except (InvalidRequest, TypeError, ValueError, KeyError) as e:
+            log.info("bad %s request: %s", req.op, e)
+            self.reply(handle, err("InvalidRequest", f"bad {req.op} request: {e}"))
+
+    # -- data ------------------------------------------------------------
+
+    def _peer_for(self, args: dict, key: bytes, handle: Handle) -> Peer | None:
+        """The leader peer that may serve `key`, or None after replying why not."""
+        region_id = args["region"]
+        epoch = Epoch.from_wire(args["epoch"])
+        peer = self.store.peers.get(region_id)
+        if peer is None:
+            self.reply(handle, err("RegionNotFound", f"region {region_id} is not on this store"))
+            return None
+        region = peer.region
+        if epoch.version != region.epoch.version:
+            self.reply(
+                handle,
+                err(
+                    "EpochNotMatch",
+                    f"region {region_id} epoch changed",
+                    {"regions": self.store.regions_around(region)},
+                ),
+            )
+            return None
+        if not region.contains(key):
+            self.reply(
+                handle,
+                err(
+                    "KeyNotInRegion", f"key not in region {region_id}", {"region": region.to_wire()}
+                ),
+            )
+            return None
+        if not peer.is_leader():
+            self.reply(
+                handle,
+                err(
+                    "NotLeader",
+                    f"store {self.store.store_id} does not lead region {region_id}",
+                    {"leader": peer.leader_store(), "region": region.to_wire()},
+                ),
+            )
+            return None
+        return peer
+
+    def _write(self, req: Request, handle: Handle) -> None:
+        a = req.args
+        key = check_key(a["key"])
+        if req.op == "put":
+            first, second = check_value(a["value"]), None
+        elif req.op == "cas":
+            first = check_optional_value(a["expected"], "expected")
+            second = check_optional_value(a["new"], "new")
+        else:
+            first = second = None
+        ids = [a["client"], a["seq"], a["acked"]]
+        if not all(isinstance(i, int) and i >= 0 for i in ids):
+            raise InvalidRequest("client, seq and acked must be non-negative ints")
+        peer = self._peer_for(a, key, handle)
+        if peer is None:
+            return
+        cmd = WriteCommand(OPS[req.op], *ids, peer.region.epoch.version, key, first, second)
+        peer.writes.append((cmd, handle))
+
+    def _read(self, req: Request, handle: Handle) -> None:
+        a = req.args
+        if req.op == "get":
+            op = ReadOp("get", check_key(a["key"]))
+        else:
+            limit = a.get("limit")
+            if limit is None or not isinstance(limit, int) or limit <= 0:
+                limit = MAX_SCAN_LIMIT
+            op = ReadOp(
+                "scan",
+                check_key(a["start"], "start"),
+                check_key(a["end"], "end"),
+                min(limit, MAX_SCAN_LIMIT),
+            )
+        peer = self._peer_for(a, op.key, handle)
+        if peer is not None:
+            peer.reads.append((op, handle))
+
+    # -- cluster view ------------------------------------------------------
+
+    def _regions(self, req: Request, handle: Handle) -> None:
+        self.reply(handle, ok(self.store.directory()))
+
+    def _status(self, req: Request, handle: Handle) -> None:
+        self.reply(handle, ok(self.store.status()))
+
+    def _transfer_leader(self, req: Request, handle: Handle) -> None:
+        region_id, target = req.args["region"], req.args["store"]
+        peer = self.store.peers.get(region_id)
+        if peer is None:
+            self.reply(handle, err("RegionNotFound", f"region {region_id} is not on this store"))
+            return
+        meta = peer.region.peer_on(target)
+        if meta is None:
+            raise InvalidRequest(f"store {target} holds no replica of region {region_id}")
+        if not peer.is_leader():
+            self.reply(
+                handle,
+                err(
+                    "NotLeader",
+                    f"store {self.store.store_id} does not lead region {region_id}",
+                    {"leader": peer.leader_store(), "region": peer.region.to_wire()},
+                ),
+            )
+            return
+        peer.raw_node.transfer_leader(meta.peer_id)
+        self.reply(handle, ok())

@@ -1,0 +1,102 @@
+"""Client sessions: exactly-once writes (Raft thesis §6.3).
+
+Every write carries (client id, seq, acked): `acked` says the client has
+seen the answer of every seq below it. The state machine remembers the
+result of each seq at or above `acked`, so a retried write is answered from
+the table instead of being applied twice. The table is part of the
+replicated state: it changes only when entries are applied, it is written in
+the same transaction as the data, and every bound on it is counted in log
+entries, never in wall-clock time, so all replicas evict the same sessions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+MAX_RESULTS_PER_CLIENT = 4096
+"""Answers kept per client; an AsyncClient has at most this many writes in flight."""
+MAX_CLIENTS = 10_000
+"""Sessions kept per region; the least recently active one is evicted first."""
+
+
+@dataclass(slots=True)
+class Session:
+    acked: int = 0
+    last_index: int = 0
+    """Log index of the client's latest write: the eviction order."""
+    results: dict[int, Any] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return msgpack.packb([self.acked, self.last_index, list(self.results.items())])
+
+    @staticmethod
+    def decode(value: bytes) -> Session:
+        acked, last_index, results = msgpack.unpackb(value)
+        return Session(acked, last_index, {seq: res for seq, res in results})
+
+
+DUPLICATE_BELOW_ACKED = ["err", "InvalidRequest", "sequence number already acknowledged", {}]
+
+
+class SessionTable:
+    """The sessions of one region; `dirty` names what the next batch must write."""
+
+    def __init__(self, sessions: dict[int, Session] | None = None) -> None:
+        self.sessions: dict[int, Session] = sessions or {}
+        self.dirty: set[int] = set()
+        self.evicted: set[int] = set()
+
+    def lookup(self, client: int, seq: int, acked: int, index: int) -> Any | None:
+        """The stored answer if (client, seq) was applied before, else None.
+
+        Also forgets answers the client has acknowledged.
+        """
+        s = self.sessions.get(client)
+        if s is None:
+            return None
+        if acked > s.acked:
+            s.acked = acked
+            for old in [q for q in s.results if q < acked]:
+                del s.results[old]
+            self.dirty.add(client)
+        if seq in s.results:
+            return s.results[seq]
+        if seq < s.acked:
+            return DUPLICATE_BELOW_ACKED
+        return None
+
+    def record(self, client: int, seq: int, acked: int, index: int, result: Any) -> None:
+        s = self.sessions.get(client)
+        if s is None:
+            s = self.sessions[client] = Session(acked=acked)
+            self._evict_if_full()
+        s.results[seq] = result
+        s.last_index = index
+        if len(s.results) > MAX_RESULTS_PER_CLIENT:
+            del s.results[min(s.results)]
+        self.dirty.add(client)
+
+    def _evict_if_full(self) -> None:
+        if len(self.sessions) <= MAX_CLIENTS:
+            return
+        oldest = min(self.sessions, key=lambda c: (self.sessions[c].last_index, c))
+        del self.sessions[oldest]
+        self.dirty.discard(oldest)
+        self.evicted.add(oldest)
+
+    def take_changes(self) -> tuple[dict[int, bytes], set[int]]:
+        """Encoded sessions to write and client ids to delete since the last call."""
+        writes = {c: self.sessions[c].encode() for c in self.dirty if c in self.sessions}
+        deletes = self.evicted - set(writes)
+        self.dirty = set()
+        self.evicted = set()
+        return writes, deletes
+
+    def copy(self) -> SessionTable:
+        """A deep copy, for the new region of a split (retries may land on either half)."""
+        return SessionTable(
+            {c: Session(s.acked, s.last_index, dict(s.results)) for c, s in self.sessions.items()}
+        )

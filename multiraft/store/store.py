@@ -1,0 +1,351 @@
+"""Store: one process, one LMDB environment, one ZeroMQ address, many regions.
+
+The loop is the batch system. Each turn:
+
+1. receive every frame waiting (Raft batches from other stores, client requests)
+   and step or queue each;
+2. tick every region if a tick is due (logical clock, `tick_interval` seconds);
+3. propose each region's queued writes as one entry, and one ReadIndex for
+   its queued reads;
+4. take the Ready of every region that has one; write all their entries,
+   HardStates, snapshots and applied entries into ONE WriteBatch; commit it
+   (one fsync);
+5. send all Raft messages, one frame per destination store; answer clients;
+6. advance every Ready, serve reads whose read index is applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from ..raft import HardState, MessageType, RaftError, Ready, SnapshotStatus, StateType
+from ..raft.types import ConfState, Snapshot, SnapshotMetadata
+from ..storage import keys, kv
+from ..storage.engine import Engine
+from ..storage.peer_storage import PeerStorage
+from ..storage.states import RegionState
+from ..transport import codec
+from ..transport.zmq import Transport
+from .apply import Applier, load_sessions
+from .commands import err, ok
+from .peer import Handle, Peer, RaftSettings, ReadOp
+from .region import PeerMeta, Region
+from .service import Service
+from .session import SessionTable
+
+log = logging.getLogger(__name__)
+
+STORE_META_KEY = b"\x00\x02"
+"""Store-level metadata: msgpack [cluster_id, {store_id: addr}, next_local_id]."""
+BOOTSTRAP_INDEX = 5
+"""Initial log position of bootstrapped regions: a replica added later starts
+empty, so it always catches up through a snapshot (as TiKV does)."""
+
+
+class StoreError(Exception):
+    """The store cannot start (bad flags, foreign data dir, ...)."""
+
+
+def cluster_id_of(initial_cluster: dict[int, str]) -> int:
+    """Every store of a new cluster derives the same id from the same flag."""
+    spec = ",".join(f"{i}={a}" for i, a in sorted(initial_cluster.items()))
+    return int.from_bytes(hashlib.sha256(spec.encode()).digest()[:8], "big") >> 1
+
+
+@dataclass
+class StoreConfig:
+    store_id: int
+    addr: str
+    data_dir: str
+    initial_cluster: dict[int, str] | None = None
+    replicas: int = 3
+    tick_interval: float = 0.1
+    raft: RaftSettings = field(default_factory=RaftSettings)
+    sync: bool = True
+
+
+class Store:
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self.store_id = config.store_id
+        self.engine = Engine(config.data_dir, sync=config.sync)
+        ident = self.engine.ident()
+        if ident is not None and ident[1] != self.store_id:
+            self.engine.close()
+            raise StoreError(f"{config.data_dir} belongs to store {ident[1]}, not {self.store_id}")
+        meta = self.engine.get(STORE_META_KEY)
+        if meta is None:
+            self._bootstrap()
+            meta = self.engine.get(STORE_META_KEY)
+        cluster_id, stores, _next_id = msgpack.unpackb(meta, strict_map_key=False)
+        self.cluster_id: int = cluster_id
+        self.stores: dict[int, str] = dict(stores)
+        self.peers: dict[int, Peer] = {}
+        for region, storage in self._load_regions():
+            self._add_peer(region, storage)
+        self.transport = Transport(config.addr, self.store_id)
+        for sid, addr in self.stores.items():
+            self.transport.set_store_addr(sid, addr)
+        self.service = Service(self, self._reply)
+        self.last_seen: dict[int, float] = {}
+        self._replies: list[tuple[Handle, Any]] = []
+        self._stopping = False
+
+    # -- start-up -----------------------------------------------------------
+
+    def _bootstrap(self) -> None:
+        """First start: write the cluster's stores and region 1, in one batch."""
+        initial = self.config.initial_cluster
+        if not initial:
+            raise StoreError("empty data dir: start with --initial-cluster (or --join)")
+        if self.store_id not in initial:
+            raise StoreError(f"store {self.store_id} is not in --initial-cluster")
+        cluster_id = self.engine.ident()[0] if self.engine.ident() else cluster_id_of(initial)
+        if self.engine.ident() is None:
+            self.engine.close()
+            self.engine = Engine.open(
+                self.config.data_dir,
+                store_id=self.store_id,
+                cluster_id=cluster_id,
+                sync=self.config.sync,
+            )
+        elif cluster_id != cluster_id_of(initial):
+            raise StoreError("data dir belongs to another cluster")
+        voters = sorted(initial)[: max(1, min(self.config.replicas, len(initial)))]
+        region = Region(1, b"", b"", peers=tuple(PeerMeta(s, s) for s in voters))
+        batch = self.engine.batch()
+        batch.put(STORE_META_KEY, msgpack.packb([cluster_id, initial, 1]))
+        if self.store_id in voters:
+            storage = PeerStorage(self.engine, region.id)
+            cs = ConfState(tuple(voters))
+            snap = Snapshot(b"", SnapshotMetadata(cs, BOOTSTRAP_INDEX, BOOTSTRAP_INDEX))
+            storage.apply_snapshot(batch, snap, _region_state(region, cs))
+            storage.set_hard_state(batch, HardState(BOOTSTRAP_INDEX, 0, BOOTSTRAP_INDEX))
+        batch.commit()
+        log.info(
+            "store %d bootstrapped cluster %x with %d stores",
+            self.store_id,
+            cluster_id,
+            len(initial),
+        )
+
+    def _load_regions(self) -> list[tuple[Region, PeerStorage]]:
+        """Every region with a replica here, found by jumping from region to region."""
+        found = []
+        region_id = 0
+        while True:
+            with self.engine.read() as txn:
+                cur = txn.cursor()
+                if not cur.set_range(keys.region_prefix(region_id + 1)):
+                    break
+                k = cur.key()
+                if not k.startswith(keys.LOCAL_PREFIX) or len(k) < 9:
+                    break
+                region_id = int.from_bytes(k[1:9], "big")
+            storage = PeerStorage(self.engine, region_id)
+            if storage.region.descriptor:
+                region = Region.from_wire(msgpack.unpackb(storage.region.descriptor))
+                found.append((region, storage))
+        return found
+
+    def _add_peer(self, region: Region, storage: PeerStorage) -> Peer:
+        sessions: SessionTable = load_sessions(self.engine, region.id)
+        peer = Peer(self.store_id, region, storage, sessions, self.config.raft)
+        self.peers[region.id] = peer
+        return peer
+
+    # -- the loop -------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish its turn and return (safe from a signal handler)."""
+        self._stopping = True
+
+    def run(self) -> None:
+        tick = self.config.tick_interval
+        next_tick = time.monotonic() + tick
+        try:
+            while not self._stopping:
+                wait_ms = max(0, int((next_tick - time.monotonic()) * 1000))
+                for identity, frame in self.transport.recv_all(wait_ms):
+                    self._on_frame(identity, frame)
+                now = time.monotonic()
+                if now >= next_tick:
+                    for peer in self.peers.values():
+                        peer.raw_node.tick()
+                    next_tick = max(next_tick + tick, now)
+                self.turn()
+        finally:
+            self.close()
+
+    def turn(self) -> None:
+        """Steps 3-6 of the loop: propose, persist once, send, apply, answer."""
+        for peer in self.peers.values():
+            peer.propose_pending(self._reply)
+        readies = [(p, p.raw_node.ready()) for p in self.peers.values() if p.raw_node.has_ready()]
+        if readies:
+            self._handle_readies(readies)
+        self._flush_replies()
+
+    def _handle_readies(self, readies: list[tuple[Peer, Ready]]) -> None:
+        batch = self.engine.batch()
+        # Replies queued while applying are sent by turn() after the commit.
+        applier = Applier(self.engine, batch, self._reply)
+        for peer, rd in readies:
+            if not rd.snapshot.is_empty():
+                kv.ingest_snapshot(batch, peer.storage, rd.snapshot)
+                descriptor = msgpack.unpackb(rd.snapshot.data)[0]
+                peer.region = Region.from_wire(msgpack.unpackb(descriptor))
+            peer.storage.append(batch, rd.entries)
+            if not rd.hard_state.is_empty():
+                peer.storage.set_hard_state(batch, rd.hard_state)
+            applier.apply(peer, rd.committed_entries)
+        batch.commit()
+        self._send([(peer, rd.messages) for peer, rd in readies])
+        for peer, rd in readies:
+            self._after_ready(peer, rd)
+
+    def _after_ready(self, peer: Peer, rd: Ready) -> None:
+        if rd.soft_state is not None and rd.soft_state.raft_state != StateType.LEADER:
+            peer.on_leadership_lost(self._reply)
+        for rs in rd.read_states:
+            reads = peer.read_waits.pop(rs.request_ctx, None)
+            if reads:
+                peer.ready_reads.append((rs.index, reads))
+        peer.raw_node.advance(rd)
+        self._serve_reads(peer)
+
+    def _serve_reads(self, peer: Peer) -> None:
+        applied = peer.storage.apply_state.applied_index
+        while peer.ready_reads and peer.ready_reads[0][0] <= applied:
+            _, reads = peer.ready_reads.popleft()
+            for op, handle in reads:
+                self._reply(handle, self._read(peer, op))
+
+    def _read(self, peer: Peer, op: ReadOp) -> Any:
+        region = peer.region
+        if not region.contains(op.key):
+            return err(
+                "KeyNotInRegion", f"key not in region {region.id}", {"region": region.to_wire()}
+            )
+        if op.op == "get":
+            return ok(kv.get(self.engine, op.key))
+        end = op.end
+        if region.end and (not end or end > region.end):
+            end = region.end
+        return ok([[k, v] for k, v in kv.scan(self.engine, op.key, end, op.limit)])
+
+    # -- network ------------------------------------------------------------
+
+    def _on_frame(self, identity: bytes, frame: bytes) -> None:
+        try:
+            msg = codec.decode(frame)
+        except codec.CodecError as e:
+            log.warning("dropped a malformed frame of %d bytes: %s", len(frame), e)
+            return
+        if isinstance(msg, codec.Request):
+            self.service.handle(msg, Handle(identity, msg.request_id))
+        elif isinstance(msg, codec.PeerBatch):
+            self._on_peer_batch(msg)
+        else:
+            log.warning("dropped an unexpected %s frame", type(msg).__name__)
+
+    def _on_peer_batch(self, batch: codec.PeerBatch) -> None:
+        if batch.cluster_id != self.cluster_id:
+            log.warning("dropped Raft traffic from store %d of another cluster", batch.from_store)
+            return
+        self.last_seen[batch.from_store] = time.monotonic()
+        for item in batch.items:
+            peer = self.peers.get(item.region_id)
+            if peer is None or item.message.to != peer.peer_id:
+                log.debug("no peer for region %d message to %d", item.region_id, item.message.to)
+                continue
+            try:
+                peer.raw_node.step(item.message)
+            except RaftError as e:
+                log.warning(
+                    "region %d: bad message from store %d: %s", item.region_id, batch.from_store, e
+                )
+
+    def _send(self, outgoing: list[tuple[Peer, list]]) -> None:
+        """One frame per destination store for everything of this turn."""
+        by_store: dict[int, list[tuple[Peer, Any]]] = defaultdict(list)
+        for peer, msgs in outgoing:
+            for m in msgs:
+                store = peer.store_of_peer(m.to)
+                if store is not None:
+                    by_store[store].append((peer, m))
+        for store, pairs in by_store.items():
+            items = [
+                codec.RaftItem(p.region.id, (p.region.epoch.version, p.region.epoch.conf_ver), m)
+                for p, m in pairs
+            ]
+            frame = codec.encode_peer_batch(codec.PeerBatch(self.cluster_id, self.store_id, items))
+            delivered = self.transport.send_to_store(store, frame)
+            for peer, m in pairs:
+                if not delivered:
+                    peer.raw_node.report_unreachable(m.to)
+                if m.type == MessageType.SNAP:
+                    status = SnapshotStatus.FINISH if delivered else SnapshotStatus.FAILURE
+                    peer.raw_node.report_snapshot(m.to, status)
+
+    def _reply(self, handle: Handle, result: Any) -> None:
+        self._replies.append((handle, result))
+
+    def _flush_replies(self) -> None:
+        replies, self._replies = self._replies, []
+        for handle, result in replies:
+            if result[0] == "ok":
+                rep = codec.Reply(handle.request_id, True, result[1])
+            else:
+                rep = codec.Reply(handle.request_id, False, result[1:])
+            self.transport.reply(handle.identity, codec.encode_reply(rep))
+
+    # -- cluster view ---------------------------------------------------------
+
+    def regions_around(self, region: Region) -> list:
+        return [region.to_wire()]
+
+    def directory(self) -> dict:
+        regions = [[p.region.to_wire(), p.leader_store()] for p in self.peers.values()]
+        return {"regions": regions, "stores": {sid: a for sid, a in self.stores.items()}}
+
+    def status(self) -> dict:
+        directory = self.directory()
+        counts: dict[int, list[int]] = {sid: [0, 0] for sid in self.stores}
+        for wire, leader in directory["regions"]:
+            for store_id, _peer, _role in wire[4]:
+                counts.setdefault(store_id, [0, 0])[0] += 1
+            if leader is not None:
+                counts.setdefault(leader, [0, 0])[1] += 1
+        horizon = time.monotonic() - 3 * self.config.raft.election_tick * self.config.tick_interval
+        stores = [
+            {
+                "id": sid,
+                "addr": self.stores.get(sid, ""),
+                "regions": c[0],
+                "leaders": c[1],
+                "up": sid == self.store_id or self.last_seen.get(sid, 0) >= horizon,
+            }
+            for sid, c in sorted(counts.items())
+        ]
+        return {
+            "store_id": self.store_id,
+            "addr": self.config.addr,
+            "stores": stores,
+            "regions": directory["regions"],
+        }
+
+    def close(self) -> None:
+        self.transport.close()
+        self.engine.close()
+
+
+def _region_state(region: Region, cs: ConfState) -> RegionState:
+    return RegionState(msgpack.packb(region.to_wire()), region.start, region.end, cs)
