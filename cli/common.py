@@ -1,0 +1,131 @@
+"""What every client command shares: the --cluster/--timeout/--hex options,
+byte encoding of arguments and output, and one-line errors with exit codes.
+
+Exit codes: 0 success; 1 a negative answer (`kv get` of an absent key, a
+`kv cas` that did not swap); 2 bad usage or input; 3 the operation failed
+(timeout, cluster error).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from multiraft import Client, errors
+from multiraft.store.region import Region
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_NEGATIVE = 1
+EXIT_USAGE = 2
+EXIT_FAILED = 3
+
+CLUSTER_ENV = "MULTIRAFT_CLUSTER"
+
+
+class CommandFailed(click.ClickException):
+    """The cluster refused or did not answer: exit 3 with one line."""
+
+    exit_code = EXIT_FAILED
+
+
+class Negative(click.ClickException):
+    """A well-formed negative answer (absent key, failed compare): exit 1."""
+
+    exit_code = EXIT_NEGATIVE
+
+
+def client_options(f: F) -> F:
+    """--cluster and --timeout, accepted after the subcommand."""
+    f = click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=5.0,
+        show_default=True,
+        help="Seconds to wait for the cluster, retries included.",
+    )(f)
+    return click.option(
+        "--cluster",
+        envvar=CLUSTER_ENV,
+        metavar="HOST:PORT[,...]",
+        help=f"Stores to contact (any one works); default: ${CLUSTER_ENV}.",
+    )(f)
+
+
+def hex_option(f: F) -> F:
+    return click.option(
+        "--hex", "hex_", is_flag=True, help="Keys and values are hex, in and out (raw bytes)."
+    )(f)
+
+
+@contextmanager
+def connect(cluster: str | None, timeout: float) -> Iterator[Client]:
+    """A Client for the command; turns its errors into one-line exits."""
+    if not cluster or not cluster.strip():
+        raise click.UsageError(f"no cluster given: pass --cluster HOST:PORT or set {CLUSTER_ENV}")
+    try:
+        client = Client(cluster, timeout=timeout)
+    except (ValueError, TypeError) as e:
+        raise click.BadParameter(str(e), param_hint="'--cluster'") from None
+    try:
+        with client:
+            yield client
+    except errors.InvalidRequest as e:
+        raise click.UsageError(f"invalid request: {e}") from None
+    except errors.MultiraftError as e:
+        raise CommandFailed(f"{type(e).__name__}: {e}") from None
+
+
+def to_bytes(text: str, hex_: bool, what: str) -> bytes:
+    """A command-line argument as bytes: UTF-8 (undecodable argv bytes kept
+    as they were), or hex with --hex."""
+    if not hex_:
+        return text.encode("utf-8", "surrogateescape")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise click.BadParameter(f"not hex: {text!r}", param_hint=what) from None
+
+
+def show(data: bytes, hex_: bool) -> str:
+    """Bytes for text output (JSON, tables)."""
+    return data.hex() if hex_ else data.decode("utf-8", "backslashreplace")
+
+
+def raw(data: bytes, hex_: bool) -> bytes:
+    """Bytes for a plain output line: exactly the stored bytes, or hex."""
+    return data.hex().encode() if hex_ else data
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def region_rows(entries: list[tuple[Region, int | None]], hex_: bool) -> list[list[str]]:
+    """Table rows of `region list` / `status`."""
+    rows = [["ID", "START", "END", "EPOCH", "PEERS", "LEADER"]]
+    for region, leader in sorted(entries, key=lambda e: e[0].start):
+        peers = ",".join(
+            str(p.store_id) + ("" if p.role == "voter" else f"({p.role})") for p in region.peers
+        )
+        rows.append(
+            [
+                str(region.id),
+                show(region.start, hex_) if region.start else "(min)",
+                show(region.end, hex_) if region.end else "(max)",
+                f"v{region.epoch.version},c{region.epoch.conf_ver}",
+                peers or "-",
+                "-" if leader is None else str(leader),
+            ]
+        )
+    return rows
+
+
+def echo_table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,108 @@
+"""`multiraft region ...` and `multiraft status`: look at and steer the
+cluster's regions."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from .common import (
+    CommandFailed,
+    client_options,
+    connect,
+    echo_json,
+    echo_table,
+    hex_option,
+    region_rows,
+    to_bytes,
+)
+
+WAIT_POLL = 0.1
+"""Seconds between looks while waiting for a leader transfer to show."""
+
+
+@click.group()
+def region() -> None:
+    """List, split and move the leaders of regions."""
+
+
+@region.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of region objects.")
+@client_options
+@hex_option
+def list_(as_json: bool, cluster: str | None, timeout: float, hex_: bool) -> None:
+    """Print every region: id, start, end, epoch, peers, leader."""
+    with connect(cluster, timeout) as c:
+        entries = c.regions()
+    entries.sort(key=lambda e: e[0].start)
+    if as_json:
+        echo_json([r.to_json(leader, hex_keys=hex_) for r, leader in entries])
+    else:
+        echo_table(region_rows(entries, hex_))
+
+
+@region.command()
+@click.argument("key")
+@client_options
+@hex_option
+def split(key: str, cluster: str | None, timeout: float, hex_: bool) -> None:
+    """Split the region holding KEY at KEY (KEY starts the right half)."""
+    k = to_bytes(key, hex_, "KEY")
+    with connect(cluster, timeout) as c:
+        left, right = c.split(k)
+    echo_table(region_rows([(left, None), (right, None)], hex_))
+
+
+@region.command("transfer-leader")
+@click.argument("region_id", type=click.IntRange(min=1))
+@click.argument("store_id", type=click.IntRange(min=1))
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Wait (up to --timeout) until the cluster reports the new leader.",
+)
+@client_options
+def transfer_leader(
+    region_id: int, store_id: int, wait: bool, cluster: str | None, timeout: float
+) -> None:
+    """Move the leadership of REGION_ID to its replica on STORE_ID."""
+    deadline = time.monotonic() + timeout
+    with connect(cluster, timeout) as c:
+        c.transfer_leader(region_id, store_id)
+        while wait:
+            leaders = {r.id: leader for r, leader in c.regions()}
+            if leaders.get(region_id) == store_id:
+                break
+            if time.monotonic() >= deadline:
+                raise CommandFailed(
+                    f"Timeout: region {region_id} was not led by store {store_id} in time"
+                )
+            time.sleep(WAIT_POLL)
+    click.echo("OK")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help='Print {"stores": [...], "regions": [...]}.')
+@client_options
+@hex_option
+def status(as_json: bool, cluster: str | None, timeout: float, hex_: bool) -> None:
+    """Print the stores (address, up, regions, leaders) and the regions."""
+    with connect(cluster, timeout) as c:
+        st = c.status()
+    entries = sorted(st["regions"], key=lambda e: e[0].start)
+    if as_json:
+        regions = [r.to_json(leader, hex_keys=hex_) for r, leader in entries]
+        echo_json({"stores": st["stores"], "regions": regions})
+        return
+    click.echo(f"answered by store {st.get('store_id')} at {st.get('addr')}")
+    rows = [["STORE", "ADDR", "UP", "REGIONS", "LEADERS"]]
+    for s in sorted(st["stores"], key=lambda s: s.get("id", 0)):
+        up = "up" if s.get("up") else "down"
+        rows.append(
+            [str(s.get("id")), str(s.get("addr")), up, str(s.get("regions")), str(s.get("leaders"))]
+        )
+    echo_table(rows)
+    click.echo()
+    echo_table(region_rows(entries, hex_))
