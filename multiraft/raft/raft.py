@@ -151,7 +151,10 @@ class Raft:
     # -- sending -----------------------------------------------------------------
 
     def _send(self, m: Message) -> None:
-        m.frm = self.id
+        if m.frm == NONE:
+            # Forwarded messages keep their sender: a forwarded leader
+            # transfer names the transferee in `frm`.
+            m.frm = self.id
         if m.type in (MT.VOTE, MT.VOTE_RESP, MT.PRE_VOTE, MT.PRE_VOTE_RESP):
             if m.term == 0:
                 raise AssertionError(f"term should be set when sending {m.type.name}")
