@@ -952,3 +952,20 @@ def test_invalid_role_transitions_assert():
     f, _ = new_node(1, voters=(1, 2, 3))
     with pytest.raises(AssertionError):
         f.raft.become_leader()
+
+
+def test_check_quorum_step_down_is_reported_as_soft_state():
+    c = Cluster(3, check_quorum=True, election_tick=5)
+    leader = c.elect(1)
+    c.cut.update({2, 3})
+    for _ in range(9):
+        leader.tick()
+        leader.ready()
+    assert leader.status().soft_state == SoftState(1, LEADER)
+    leader.tick()  # second quorum check without hearing from anyone
+    assert leader.has_ready()
+    rd = leader.ready()
+    assert rd.soft_state == SoftState(NONE, FOLLOWER)
+    assert rd.hard_state.is_empty()
+    assert rd.messages == [] and rd.entries == [] and not rd.must_sync
+    assert not leader.has_ready()
