@@ -40,6 +40,7 @@ from ..transport.codec import Reply, Request
 from .connection import Connection, PendingTable, endpoint, parse_cluster
 from .limits import (
     MAX_SCAN_LIMIT,
+    WRITE_WINDOW,
     InvalidArgumentType,
     check_key,
     check_optional_value,
@@ -90,7 +91,9 @@ class AsyncClient:
         self._rids = itertools.count(1)
         self._next_seq = 1
         self._inflight: set[int] = set()
+        self._window_waiters: list[asyncio.Future[None]] = []
         self._rotation = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     async def __aenter__(self) -> Self:
@@ -111,6 +114,8 @@ class AsyncClient:
         self._closed = True
         if self._refreshing is not None:
             self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, MultiraftError):
+                await self._refreshing
         for fut in self._pending.values():
             if not fut.done():
                 fut.cancel()
@@ -242,19 +247,47 @@ class AsyncClient:
 
     async def _write(self, name: str, key: bytes, args: Args) -> Any:
         """A session write: one seq for all its attempts, acked once answered."""
+        deadline = time.monotonic() + self.timeout
+        await self._window_slot(deadline)
         seq = self._next_seq
         self._next_seq += 1
         self._inflight.add(seq)
         try:
 
             def build(_region: Region) -> Args:
-                acked = min(self._inflight)
+                acked = self._acked()
                 return {**args, "client": self.client_id, "seq": seq, "acked": acked}
 
-            result, _ = await self._run(name, self._by_key(key), build, mutating=True)
+            result, _ = await self._run(
+                name, self._by_key(key), build, mutating=True, deadline=deadline
+            )
             return result
         finally:
             self._inflight.discard(seq)
+            self._wake_window_waiters()
+
+    def _acked(self) -> int:
+        """Every seq below this one has been answered to its caller."""
+        return min(self._inflight) if self._inflight else self._next_seq
+
+    async def _window_slot(self, deadline: float) -> None:
+        """Wait until a new seq is less than WRITE_WINDOW past `acked`: a
+        store then never holds more unacknowledged answers of this client
+        than it keeps, so no retry can miss its stored answer."""
+        while self._next_seq - self._acked() >= WRITE_WINDOW:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._window_waiters.append(fut)
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await fut
+            except TimeoutError:
+                raise ServerBusy(f"{WRITE_WINDOW} writes of this client in flight") from None
+
+    def _wake_window_waiters(self) -> None:
+        waiters, self._window_waiters = self._window_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     async def _scan_page(
         self, cur: bytes, end: bytes, want: int, out: list[tuple[bytes, bytes]]
@@ -285,12 +318,16 @@ class AsyncClient:
         *,
         mutating: bool = False,
         missing: Callable[[], MultiraftError] | None = None,
+        deadline: float | None = None,
     ) -> tuple[Any, Region]:
-        """Send one operation until it gets a definite answer or the timeout
-        passes; returns its result and the region that answered it."""
+        """Send one operation until it gets a definite answer or the deadline
+        (default: timeout from now) passes; returns its result and the
+        region that answered it."""
         if self._closed:
             raise InvalidRequest("the client is closed")
         op = Op(name, self.timeout, mutating=mutating)
+        if deadline is not None:
+            op.deadline = deadline
         try:
             while op.remaining() > 0:
                 region = await self._locate(op, locate, missing)
@@ -339,12 +376,16 @@ class AsyncClient:
         self._pending[rid] = fut
         frame = codec.encode_request(Request(rid, op.name, args))
         sent = False
+        # A store that was slow once gets longer next time (it may be alive
+        # but loaded); a dead one is still noticed after one attempt_timeout.
+        wait = self._attempt_timeout * (2 ** min(op.silent, 4))
         try:
-            async with asyncio.timeout(max(0.0, min(self._attempt_timeout, op.remaining()))):
+            async with asyncio.timeout(max(0.0, min(wait, op.remaining()))):
                 await self._conn(addr).send(frame)
                 sent = True
                 return await fut
         except TimeoutError:
+            op.silent += 1
             op.unknown |= sent and op.mutating
             self._suspect[addr] = time.monotonic() + SUSPECT_FOR
             region_leader = self.routes.leader_of(region.id)
@@ -381,6 +422,9 @@ class AsyncClient:
         self._learn(detail.get("region"))
         leader = err.leader_store_id
         if leader is not None and leader in self.routes.stores:
+            # A peer heard from this leader lately: trust that over our own
+            # earlier silence from it (it may have been merely slow).
+            self._suspect.pop(self.routes.stores[leader], None)
             self.routes.set_leader(region.id, leader)
             return op.redirect()
         self.routes.set_leader(region.id, None)
@@ -508,6 +552,11 @@ class AsyncClient:
             self._pending.pop(rid, None)
 
     def _conn(self, addr: str) -> Connection:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise InvalidRequest("an AsyncClient serves only the event loop it was first used in")
         conn = self._conns.get(addr)
         if conn is None:
             conn = self._conns[addr] = Connection(self._ctx, addr, self._pending)

@@ -20,6 +20,12 @@ MAX_VALUE_SIZE = 8 * 1024 * 1024
 MAX_SCAN_LIMIT = 10_000
 """The most rows one scan request asks a store for; longer scans page."""
 
+WRITE_WINDOW = 1024
+"""A client starts write seq N only once every seq <= N - WRITE_WINDOW was
+answered, so at most WRITE_WINDOW of its answers are unacknowledged at any
+time. A store's session table must keep more answers per client than this
+(and evict the lowest seq first) for retries to stay exactly-once."""
+
 
 class InvalidArgumentType(InvalidRequest, TypeError):
     """An argument of the wrong type: both an `InvalidRequest` (the documented

@@ -39,6 +39,8 @@ class Op:
         """A write was sent and no definite answer came: it may have applied."""
         self.last_error: MultiraftError | None = None
         self.backoffs = 0
+        self.silent = 0
+        """Attempts that got no reply in time."""
         self.fast = 0
         self.need_refresh = False
 

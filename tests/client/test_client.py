@@ -261,3 +261,36 @@ def test_bad_addresses() -> None:
         Client("")
     with pytest.raises(ValueError):
         AsyncClient(["nohostport"])
+
+
+def test_write_window_bounds_unacknowledged_seqs(
+    store1: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiraft.client.async_client as ac
+
+    monkeypatch.setattr(ac, "WRITE_WINDOW", 4)
+
+    async def main() -> None:
+        async with AsyncClient([store1.addr], timeout=3.0, **FAST) as c:
+            store1.script["put"].append(DROP)  # seq 1 stalls one attempt
+            await asyncio.gather(*(c.put(b"k%d" % i, b"v") for i in range(12)))
+
+    asyncio.run(main())
+    puts = store1.ops("put")
+    assert len({r.args["seq"] for r in puts}) == 12
+    assert all(r.args["seq"] - r.args["acked"] < 4 for r in puts)
+
+
+def test_async_client_is_bound_to_its_first_loop(store1: FakeStore) -> None:
+    c = AsyncClient([store1.addr], timeout=1.0)
+    asyncio.run(c.put(b"k", b"v"))
+
+    async def other_loop() -> None:
+        try:
+            with pytest.raises(errors.InvalidRequest):
+                await c.get(b"k")
+        finally:
+            c._loop = asyncio.get_running_loop()  # let close() run here
+            await c.close()
+
+    asyncio.run(other_loop())
