@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from operator import itemgetter
+from typing import NamedTuple
 
 import msgpack
 
@@ -87,8 +89,10 @@ class StateType(IntEnum):
     PRE_CANDIDATE = 3
 
 
-@dataclass(slots=True, frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One log entry. A NamedTuple: the core builds one per proposal and per
+    replica, and a tuple is the cheapest immutable value Python has."""
+
     term: int
     index: int
     type: EntryType = EntryType.NORMAL
@@ -110,6 +114,8 @@ class Entry:
 NO_LIMIT = 2**63 - 1
 """A size limit that never applies."""
 
+_DATA = itemgetter(3)
+
 
 def entries_size(ents: list[Entry]) -> int:
     return sum(len(e.data) + 12 for e in ents)
@@ -117,7 +123,7 @@ def entries_size(ents: list[Entry]) -> int:
 
 def limit_size(ents: list[Entry], max_size: int) -> list[Entry]:
     """The longest prefix of `ents` within `max_size` bytes, but at least one entry."""
-    if len(ents) <= 1 or max_size >= NO_LIMIT:
+    if len(ents) <= 1 or max_size >= NO_LIMIT or entries_size(ents) <= max_size:
         return ents
     size = 0
     for i, e in enumerate(ents):
