@@ -152,6 +152,19 @@ def test_learner_does_not_count_for_commit() -> None:
     assert net.applied(1) == [], "leader + learner is not a quorum of 3 voters"
 
 
+def test_learner_is_not_part_of_the_commit_quorum() -> None:
+    net = Network((1, 2), learners=(3,))
+    net.elect(1)
+    net.crash(2)
+    assert net.propose(1, b"x")
+    net.tick_all(5)
+    assert net.raw(1).raft.prs.progress[3].match == 2, "the learner has the entry"
+    assert net.applied(1) == [], "leader + learner is not a majority of voters {1, 2}"
+    net.restart(2)
+    net.tick_all(3)
+    assert net.applied(1) == net.applied(3) == [b"x"]
+
+
 def test_learner_vote_is_neither_requested_nor_counted() -> None:
     net = Network((1, 2, 3))
     start_with_learner(net)
