@@ -3,7 +3,7 @@ reordering, partitions, crashes and restarts, and log compaction, with Raft's sa
 properties checked after every step and liveness checked at the end.
 
 A failure names its seed; replay one schedule with
-`python -c "from tests.raft.test_randomized import run_schedule; run_schedule(SEED, NODES)"`.
+`PYTHONPATH=. python -c "from tests.raft.test_randomized import run_schedule; run_schedule(SEED, NODES)"`.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class SafetyChecker:
             n.read_states.clear()
 
 
-Action = Callable[[Network, SafetyChecker, random.Random], None]
+Action = Callable[[], None]
 
 
 def some_node(net: Network, rng: random.Random, alive: bool = True) -> int | None:
