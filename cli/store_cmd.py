@@ -43,6 +43,13 @@ def store() -> None:
     "--tick-interval", type=float, default=0.1, show_default=True, help="Seconds per Raft tick."
 )
 @click.option(
+    "--raft-log-gc-threshold",
+    type=click.IntRange(min=2),
+    default=4096,
+    show_default=True,
+    help="Compact a region's log past this many applied entries.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -56,6 +63,7 @@ def start(
     join: str | None,
     replicas: int,
     tick_interval: float,
+    raft_log_gc_threshold: int,
     log_level: str,
 ) -> None:
     """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly."""
@@ -70,7 +78,16 @@ def start(
         )
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     cluster = parse_cluster(initial_cluster) if initial_cluster else None
-    config = StoreConfig(store_id, addr, data_dir, cluster, replicas, tick_interval)
+    config = StoreConfig(
+        store_id,
+        addr,
+        data_dir,
+        cluster,
+        replicas,
+        tick_interval,
+        log_gc_threshold=raft_log_gc_threshold,
+        log_gc_keep=max(1, raft_log_gc_threshold // 4),
+    )
     try:
         s = Store(config)
     except (StoreError, StorageError) as e:

@@ -125,12 +125,13 @@ def limit_size(ents: list[Entry], max_size: int) -> list[Entry]:
     """The longest prefix of `ents` within `max_size` bytes, but at least one entry."""
     if len(ents) <= 1 or max_size >= NO_LIMIT or entries_size(ents) <= max_size:
         return ents
-    size = 0
-    for i, e in enumerate(ents):
-        size += len(e.data) + 12
-        if size > max_size and i > 0:
-            return ents[:i]
-    return ents
+    n, size = 1, ents[0].size()
+    while n < len(ents):
+        size += ents[n].size()
+        if size > max_size:
+            break
+        n += 1
+    return ents[:n]
 
 
 @dataclass(slots=True, frozen=True)

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_PENDING_PROPOSALS = 1024
+"""Entries a region may have proposed but not applied before writes are refused
+with ServerBusy (each entry carries a whole turn's writes)."""
+
 Reply = Callable[[Handle, Any], None]
 
 
@@ -111,6 +115,15 @@ class Service:
             raise InvalidRequest("client, seq and acked must be non-negative ints")
         peer = self._peer_for(a, key, handle)
         if peer is None:
+            return
+        if len(peer.proposals) >= MAX_PENDING_PROPOSALS:
+            self.reply(
+                handle,
+                err(
+                    "ServerBusy",
+                    f"region {peer.region.id} has {len(peer.proposals)} proposals in flight",
+                ),
+            )
             return
         cmd = WriteCommand(OPS[req.op], *ids, peer.region.epoch.version, key, first, second)
         peer.writes.append((cmd, handle))

@@ -28,7 +28,7 @@ import msgpack
 from ..raft import HardState, MessageType, RaftError, Ready, SnapshotStatus, StateType
 from ..raft.types import ConfState, Snapshot, SnapshotMetadata
 from ..storage import keys, kv
-from ..storage.engine import Engine
+from ..storage.engine import Engine, WriteBatch
 from ..storage.peer_storage import PeerStorage
 from ..storage.states import RegionState
 from ..transport import codec
@@ -69,6 +69,11 @@ class StoreConfig:
     tick_interval: float = 0.1
     raft: RaftSettings = field(default_factory=RaftSettings)
     sync: bool = True
+    log_gc_threshold: int = 4096
+    """Compact a region's log once it holds this many applied entries..."""
+    log_gc_keep: int = 1024
+    """...keeping this many, so a briefly lagging follower still catches up
+    from the log; one further behind gets a snapshot."""
 
 
 class Store:
@@ -206,10 +211,19 @@ class Store:
             if not rd.hard_state.is_empty():
                 peer.storage.set_hard_state(batch, rd.hard_state)
             applier.apply(peer, rd.committed_entries)
+            self._maybe_compact(peer, rd, batch)
         batch.commit()
         self._send([(peer, rd.messages) for peer, rd in readies])
         for peer, rd in readies:
             self._after_ready(peer, rd)
+
+    def _maybe_compact(self, peer: Peer, rd: Ready, batch: WriteBatch) -> None:
+        """Raft log GC, in the turn's batch: every replica compacts its own log."""
+        if not rd.committed_entries:
+            return
+        applied = rd.committed_entries[-1].index
+        if applied - peer.storage.first_index() + 1 > self.config.log_gc_threshold:
+            peer.storage.compact(batch, applied - self.config.log_gc_keep)
 
     def _after_ready(self, peer: Peer, rd: Ready) -> None:
         if rd.soft_state is not None and rd.soft_state.raft_state != StateType.LEADER:

@@ -13,8 +13,8 @@ def make_cluster(tmp_path: Path) -> Iterator:
     """Start clusters on demand; all their processes die with the test."""
     made: list[LocalCluster] = []
 
-    def make(n: int = 3, replicas: int = 3) -> LocalCluster:
-        c = LocalCluster(tmp_path / f"cluster-{len(made)}", n, replicas)
+    def make(n: int = 3, replicas: int = 3, *extra_args: str) -> LocalCluster:
+        c = LocalCluster(tmp_path / f"cluster-{len(made)}", n, replicas, *extra_args)
         c.root.mkdir()
         made.append(c)
         c.start_all()

@@ -64,12 +64,13 @@ def raw_request(addr: str, op: str, args: dict, timeout: float = 2.0) -> codec.R
 class LocalCluster:
     """N stores started with `multiraft store start`, as a user would."""
 
-    def __init__(self, root: Path, n: int, replicas: int = 3) -> None:
+    def __init__(self, root: Path, n: int, replicas: int = 3, *extra_args: str) -> None:
         self.root = root
         self.ids = list(range(1, n + 1))
         ports = free_ports(n)
         self.addrs = {i: f"127.0.0.1:{p}" for i, p in zip(self.ids, ports, strict=True)}
         self.replicas = replicas
+        self.extra_args = list(extra_args)
         self.procs: dict[int, subprocess.Popen] = {}
 
     @property

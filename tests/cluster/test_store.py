@@ -215,3 +215,26 @@ def test_random_sigkills_lose_no_acknowledged_write(make_cluster) -> None:
             c.start(victim)
         c.wait_leader(1)
         assert dict(client.scan(b"", b"")) == acked
+
+
+def test_follower_behind_a_compacted_log_catches_up_by_snapshot(make_cluster) -> None:
+    c = make_cluster(3, 3, "--raft-log-gc-threshold", "40")
+    with Client(c.endpoints(), timeout=15) as client:
+        client.put(b"first", b"1")
+        leader = c.wait_leader(1)
+        lagging = next(i for i in c.ids if i != leader)
+        c.kill(lagging)
+        expected = {b"first": b"1"}
+        for i in range(200):  # far more entries than the leader keeps
+            client.put(b"s%03d" % i, b"%d" % i)
+            expected[b"s%03d" % i] = b"%d" % i
+        c.start(lagging)
+
+        def moved() -> bool:
+            if c.leader_of(1, [lagging]) == lagging:
+                return True
+            client.transfer_leader(1, lagging)
+            return False
+
+        wait_for("the lagging store to catch up and lead", moved)
+        assert dict(client.scan(b"", b"")) == expected
