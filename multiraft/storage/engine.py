@@ -29,7 +29,7 @@ from typing import Any, Protocol, Self
 import lmdb
 
 from . import keys
-from .errors import IdentMismatch, StorageFull
+from .errors import IdentMismatch, StorageError, StorageFull
 from .states import pack, unpack
 
 DEFAULT_MAP_SIZE = 64 << 20
@@ -43,10 +43,6 @@ _PUTS, _DELETE, _DELETE_RANGE = 0, 1, 2
 class BatchOwner(Protocol):
     """Keeps in-memory state that must follow a batch only once it commits."""
 
-    def begin_pending(self) -> Any:
-        """A fresh scratch state for a batch that starts writing for us."""
-        ...
-
     def on_committed(self, pending: Any) -> None:
         """The batch holding `pending` is durable: adopt it."""
         ...
@@ -57,11 +53,11 @@ class WriteBatch:
 
     Puts are collected as (key, value) runs handed to LMDB in one call;
     deletes split the runs so the order of operations is kept. Owners (e.g.
-    `PeerStorage`) keep pending state per batch with `pending()`; it reaches
-    them through `on_committed` only after the commit succeeded.
+    `PeerStorage`) keep their pending state for this batch in `owners`; it
+    reaches them through `on_committed` only after the commit succeeded.
     """
 
-    __slots__ = ("_ops", "_pending", "_puts", "engine")
+    __slots__ = ("_abandoned", "_ops", "_puts", "engine", "owners")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -70,7 +66,8 @@ class WriteBatch:
     def _reset(self) -> None:
         self._puts: list[tuple[bytes, bytes]] = []
         self._ops: list[tuple[int, Any, Any]] = []
-        self._pending: dict[BatchOwner, Any] = {}
+        self.owners: dict[BatchOwner, Any] = {}
+        self._abandoned: str | None = None
 
     def put(self, key: bytes, value: bytes) -> None:
         self._puts.append((key, value))
@@ -88,15 +85,12 @@ class WriteBatch:
         self._cut()
         self._ops.append((_DELETE_RANGE, lo, hi))
 
-    def pending(self, owner: BatchOwner) -> Any:
-        """`owner`'s scratch state for this batch, created on first use."""
-        p = self._pending.get(owner)
-        if p is None:
-            p = self._pending[owner] = owner.begin_pending()
-        return p
+    def abandon(self, why: str) -> None:
+        """Forbid committing this batch: an owner's state has moved past it."""
+        self._abandoned = why
 
     def is_empty(self) -> bool:
-        return not (self._puts or self._ops or self._pending)
+        return not (self._puts or self._ops or self.owners)
 
     def commit(self) -> None:
         """Make everything in the batch durable at once (see `Engine.write`)."""
@@ -109,7 +103,7 @@ class WriteBatch:
 
     def _take(self) -> tuple[list[tuple[int, Any, Any]], dict[BatchOwner, Any]]:
         self._cut()
-        return self._ops, self._pending
+        return self._ops, self.owners
 
 
 class Engine:
@@ -119,6 +113,7 @@ class Engine:
         self, path: str | os.PathLike[str], *, sync: bool = True, map_size: int = DEFAULT_MAP_SIZE
     ) -> None:
         self.path = os.fspath(path)
+        os.makedirs(self.path, exist_ok=True)
         self._env = lmdb.open(
             self.path,
             map_size=map_size,
@@ -171,6 +166,8 @@ class Engine:
         """Commit `batch` in one write transaction and one fsync, then tell
         its owners. On `StorageFull` nothing was written and the batch is
         kept intact, so it can be committed again."""
+        if batch._abandoned:
+            raise StorageError(f"batch abandoned: {batch._abandoned}")
         ops, pending = batch._take()
         while ops:
             try:

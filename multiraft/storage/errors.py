@@ -1,8 +1,11 @@
 """Errors of the storage layer."""
 
+from multiraft.raft.errors import StorageError as RaftStorageError
 
-class StorageError(Exception):
-    """Base class of every error raised by `multiraft.storage`."""
+
+class StorageError(RaftStorageError):
+    """Base class of the errors `multiraft.storage` adds; a kind of the Raft
+    core's `StorageError`, so one `except` covers what any Storage raises."""
 
 
 class StorageFull(StorageError):

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from multiraft.raft.errors import StorageError
 from multiraft.raft.types import Snapshot, SnapshotMetadata
 
 from . import keys
 from .engine import Engine, WriteBatch
+from .errors import StorageError
 from .states import ApplyState, RegionState, decode_entry, pack, unpack
 
 if TYPE_CHECKING:

@@ -14,19 +14,19 @@ index/term is the dummy entry at first_index() - 1.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from multiraft.raft.errors import Compacted, SnapshotOutOfDate, StorageError, Unavailable
+from multiraft.raft.errors import Compacted, SnapshotOutOfDate, Unavailable
 from multiraft.raft.types import ConfState, Entry, HardState, Snapshot, limit_size
 
 from . import keys
 from .engine import Engine, WriteBatch
+from .errors import StorageError
 from .states import (
     ApplyState,
     RegionState,
     decode_entry,
     decode_hard_state,
-    encode_hard_state,
     pack,
 )
 
@@ -35,26 +35,30 @@ DEFAULT_CACHE_ENTRIES = 256
 
 @dataclass(slots=True)
 class _Pending:
-    """This region's state as a batch in progress will leave it.
+    """This region's state as the batch in progress will leave it.
 
     Invariant: `tail` holds the entries [tail_start, last_index]; stored
     entries below tail_start are untouched by the batch (unless compacted).
+    One object per PeerStorage, reset for each batch: allocating one per
+    region and batch costs more than the rest of an append.
     """
 
-    hard_state: HardState
-    apply: ApplyState
-    region: RegionState
-    last_index: int
-    last_term: int
-    tail_start: int
-    tail: list[Entry]
+    hard_state: HardState = field(default_factory=HardState)
+    apply: ApplyState = field(default_factory=ApplyState)
+    region: RegionState = field(default_factory=RegionState)
+    last_index: int = 0
+    last_term: int = 0
+    tail_start: int = 0
+    tail: list[Entry] = field(default_factory=list)
 
 
 class PeerStorage:
     """Raft storage of region `region_id` over `engine`, cached.
 
     Use one instance per region and process: its cache assumes it is the
-    only writer of the region's keys.
+    only writer of the region's keys. Its writes go into one batch at a
+    time: writing into a new batch before the last one committed abandons
+    that one (committing it then raises).
     """
 
     def __init__(
@@ -67,6 +71,8 @@ class PeerStorage:
         self._hs_key = keys.hard_state_key(region_id)
         self._apply_key = keys.apply_state_key(region_id)
         self._region_key = keys.region_state_key(region_id)
+        self._batch: WriteBatch | None = None
+        self._p = _Pending()
         self._load()
 
     # -- restart -----------------------------------------------------------
@@ -173,31 +179,37 @@ class PeerStorage:
 
     # -- writes ------------------------------------------------------------
 
-    def begin_pending(self) -> _Pending:
-        return _Pending(
-            self.hard_state,
-            self.apply_state,
-            self.region,
-            self._last_index,
-            self._last_term,
-            self._last_index + 1,
-            [],
-        )
+    def _pending(self, batch: WriteBatch) -> _Pending:
+        """Our pending state in `batch`; the first write of a batch resets it."""
+        if self._batch is batch:
+            return self._p
+        if self._batch is not None:
+            self._batch.abandon(f"region {self.region_id} was written in a newer batch")
+        last = self._last_index
+        p = self._p
+        p.hard_state, p.apply, p.region = self.hard_state, self.apply_state, self.region
+        p.last_index, p.last_term, p.tail_start, p.tail = last, self._last_term, last + 1, []
+        batch.owners[self] = p
+        self._batch = batch
+        return p
 
     def on_committed(self, p: _Pending) -> None:
         """The batch is durable: adopt its state, splice its entries into the cache."""
+        self._batch = None
         self.hard_state = p.hard_state
         self.apply_state = p.apply
         self.region = p.region
         self._last_index = p.last_index
         self._last_term = p.last_term
         cache = self._cache
-        if cache:
+        if cache and p.tail_start <= cache[-1].index:
             del cache[max(p.tail_start - cache[0].index, 0) :]
-        cache.extend(p.tail)
-        if cache:
-            trunc = p.apply.truncated_index
-            del cache[: max(len(cache) - self._cache_entries, trunc + 1 - cache[0].index, 0)]
+        cache += p.tail
+        excess = len(cache) - self._cache_entries
+        if excess > 0:
+            del cache[:excess]
+        if cache and cache[0].index <= p.apply.truncated_index:
+            del cache[: p.apply.truncated_index + 1 - cache[0].index]
 
     def append(self, batch: WriteBatch, entries: list[Entry]) -> None:
         """Append entries, deleting any stored suffix beyond them (a conflict).
@@ -206,7 +218,7 @@ class PeerStorage:
         """
         if not entries:
             return
-        p: _Pending = batch.pending(self)
+        p = self._p if self._batch is batch else self._pending(batch)
         first = p.apply.truncated_index + 1
         last = entries[-1].index
         if last < first:
@@ -232,24 +244,25 @@ class PeerStorage:
         p.last_term = entries[-1].term
 
     def set_hard_state(self, batch: WriteBatch, hs: HardState) -> None:
-        batch.pending(self).hard_state = hs
-        batch.put(self._hs_key, encode_hard_state(hs))
+        p = self._p if self._batch is batch else self._pending(batch)
+        p.hard_state = hs
+        batch.put(self._hs_key, pack((hs.term, hs.vote, hs.commit)))
 
     def set_applied(self, batch: WriteBatch, index: int) -> None:
         """Record the applied index; put it in the batch that applies the data."""
-        p: _Pending = batch.pending(self)
+        p: _Pending = self._pending(batch)
         self._set_apply(
             batch, p, ApplyState(index, p.apply.truncated_index, p.apply.truncated_term)
         )
 
     def set_region(self, batch: WriteBatch, region: RegionState) -> None:
         """Record the region's descriptor, key range and membership."""
-        batch.pending(self).region = region
+        self._pending(batch).region = region
         batch.put(self._region_key, region.encode())
 
     def set_conf_state(self, batch: WriteBatch, conf_state: ConfState) -> None:
         """Record a new membership (with the applied index of its entry)."""
-        r = batch.pending(self).region
+        r = self._pending(batch).region
         self.set_region(batch, RegionState(r.descriptor, r.start, r.end, conf_state))
 
     def compact(self, batch: WriteBatch, index: int) -> None:
@@ -257,7 +270,7 @@ class PeerStorage:
 
         Refuses to discard entries not yet applied.
         """
-        p: _Pending = batch.pending(self)
+        p: _Pending = self._pending(batch)
         trunc = p.apply.truncated_index
         if index <= trunc:
             raise Compacted(f"compact: {index} <= {trunc}")
@@ -276,7 +289,7 @@ class PeerStorage:
 
         Raft state only: `kv.ingest_snapshot` also replaces the data.
         """
-        p: _Pending = batch.pending(self)
+        p: _Pending = self._pending(batch)
         meta = snapshot.metadata
         if meta.index <= p.apply.truncated_index:
             raise SnapshotOutOfDate(f"snapshot {meta.index} <= current {p.apply.truncated_index}")

@@ -29,6 +29,7 @@ def start_child(path: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "tests.storage.crash_child", str(path), str(REGIONS)],
         cwd=REPO,
         stdout=subprocess.PIPE,
+        bufsize=0,  # unbuffered: wait_ready's readline must not swallow batch lines
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 

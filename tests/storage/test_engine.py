@@ -19,9 +19,6 @@ class Owner:
     def __init__(self) -> None:
         self.committed: list[Any] = []
 
-    def begin_pending(self) -> list[str]:
-        return []
-
     def on_committed(self, pending: list[str]) -> None:
         self.committed.append(pending)
 
@@ -68,8 +65,7 @@ def test_delete_range_stops_at_hi_and_handles_empty_ranges(engine: Engine) -> No
 def test_owners_hear_of_commits_only(engine: Engine) -> None:
     owner = Owner()
     batch = engine.batch()
-    batch.pending(owner).append("x")
-    assert batch.pending(owner) == ["x"]
+    batch.owners[owner] = ["x"]
     assert owner.committed == []
     batch.commit()
     assert owner.committed == [["x"]]
@@ -80,7 +76,7 @@ def test_owners_hear_of_commits_only(engine: Engine) -> None:
 def test_failed_batch_writes_nothing_and_tells_no_owner(engine: Engine) -> None:
     owner = Owner()
     batch = engine.batch()
-    batch.pending(owner)
+    batch.owners[owner] = []
     batch.put(b"a", b"1")
     batch.put(b"k" * 1000, b"too long a key for LMDB")
     with pytest.raises(lmdb.BadValsizeError):
@@ -152,7 +148,7 @@ def test_full_disk_is_one_clear_error_and_the_batch_can_be_retried(
         batch.commit()
         file_size_limit(os.path.getsize(tmp_path / "s" / "data.mdb"))
         owner = Owner()
-        batch.pending(owner)
+        batch.owners[owner] = []
         fill(batch, b"b", 5000)
         with pytest.raises(StorageFull):
             batch.commit()

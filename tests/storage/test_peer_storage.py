@@ -246,3 +246,15 @@ def test_raft_state_round_trips_across_reopen(tmp_path: Path) -> None:
         assert ps.region == RegionState(b"desc", b"a", b"m", cs)
         assert ps.snapshot() == snap
         assert snap.metadata == SnapshotMetadata(cs, 12, 3)
+
+
+def test_a_batch_left_behind_cannot_commit(engine: Engine) -> None:
+    ps = PeerStorage(engine, 1)
+    old = engine.batch()
+    ps.append(old, ents(1, 1, 3))
+    new = engine.batch()
+    ps.append(new, ents(2, 1, 2))
+    new.commit()
+    with pytest.raises(StorageError, match="abandoned"):
+        old.commit()
+    assert PeerStorage(engine, 1).entries(1, 2, BIG) == ps.entries(1, 2, BIG) == ents(2, 1, 2)
