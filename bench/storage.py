@@ -29,7 +29,7 @@ REGIONS = (1, 100, 1000)
 BATCHES = (1, 10, 100, 1000)
 PAYLOAD = b"v" * 100
 MAP_SIZE = 2 << 30
-ROUNDS = 3
+ROUNDS = 5
 
 Work = list[list[tuple[int, list[Entry], HardState]]]
 

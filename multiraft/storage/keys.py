@@ -4,18 +4,19 @@ One unnamed LMDB database holds everything, so one write transaction covers
 the Raft logs and states of every region and the user data at once. Integers
 in keys are big-endian u64, so LMDB's byte order is numeric order: a region's
 log is one contiguous, index-ordered key range, and all of a region's local
-keys sit together under its prefix. Values are msgpack.
+keys sit together under its prefix. Values are msgpack, except log entries
+(a fixed header, see `states.ENTRY_HEADER`) and user values (as given).
 
-=========================  ==========================================  ============================
-key                        bytes                                       value (msgpack)
-=========================  ==========================================  ============================
-store ident                ``00 01``                                   ``[cluster_id, store_id]``
-raft log entry             ``01 + region_id(8) + 01 + index(8)``       ``Entry.to_wire()``
+=========================  ==========================================  ========================================
+key                        bytes                                       value
+=========================  ==========================================  ========================================
+store ident                ``00 01``                                   ``[cluster_id, store_id]`` msgpack
+raft log entry             ``01 + region_id(8) + 01 + index(8)``       ``term(8) type(1) data`` (raw)
 hard state                 ``01 + region_id(8) + 02``                  ``HardState.to_wire()``
 apply state                ``01 + region_id(8) + 03``                  ``[applied, trunc_index, trunc_term]``
 region state               ``01 + region_id(8) + 04``                  ``[descriptor, start, end, conf_state]``
-user data                  ``7a ("z") + user_key``                     raw value bytes (not msgpack)
-=========================  ==========================================  ============================
+user data                  ``7a ("z") + user_key``                     the user's value bytes (raw)
+=========================  ==========================================  ========================================
 
 Notes:
 

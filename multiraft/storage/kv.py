@@ -19,7 +19,7 @@ from multiraft.raft.types import Snapshot, SnapshotMetadata
 from . import keys
 from .engine import Engine, WriteBatch
 from .errors import StorageError
-from .states import ApplyState, RegionState, decode_entry, pack, unpack
+from .states import ApplyState, RegionState, entry_term, pack, unpack
 
 if TYPE_CHECKING:
     from .peer_storage import PeerStorage
@@ -93,7 +93,7 @@ def _term_at(txn: object, region_id: int, apply: ApplyState) -> int:
     value = txn.get(keys.raft_log_key(region_id, apply.applied_index))  # type: ignore[attr-defined]
     if value is None:
         raise StorageError(f"region {region_id}: applied entry {apply.applied_index} not in log")
-    return decode_entry(value).term
+    return entry_term(value)
 
 
 def ingest_snapshot(batch: WriteBatch, storage: PeerStorage, snapshot: Snapshot) -> None:

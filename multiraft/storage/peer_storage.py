@@ -23,10 +23,12 @@ from . import keys
 from .engine import Engine, WriteBatch
 from .errors import StorageError
 from .states import (
+    ENTRY_HEADER,
     ApplyState,
     RegionState,
     decode_entry,
     decode_hard_state,
+    entry_term,
     pack,
 )
 
@@ -100,7 +102,7 @@ class PeerStorage:
         out: list[Entry] = []
         prefix = self._log_prefix
         while ok and len(out) < n and cur.key().startswith(prefix):
-            out.append(decode_entry(cur.value()))
+            out.append(decode_entry(keys.raft_log_index(cur.key()), cur.value()))
             ok = cur.prev()
         out.reverse()
         return out
@@ -130,7 +132,7 @@ class PeerStorage:
         value = self.engine.get(keys.raft_log_key(self.region_id, i))
         if value is None:
             raise StorageError(f"region {self.region_id}: log entry {i} missing on disk")
-        return decode_entry(value).term
+        return entry_term(value)
 
     def entries(self, lo: int, hi: int, max_size: int) -> list[Entry]:
         trunc = self.apply_state.truncated_index
@@ -160,9 +162,10 @@ class PeerStorage:
                 for k, v in cur:
                     if k >= hi_key:
                         break
-                    e = decode_entry(v)
-                    if e.index != lo + len(out):
+                    index = lo + len(out)
+                    if keys.raft_log_index(k) != index:
                         break
+                    e = decode_entry(index, v)
                     out.append(e)
                     size += len(e.data) + 12
                     if size > max_size:
@@ -220,28 +223,29 @@ class PeerStorage:
             return
         p = self._p if self._batch is batch else self._pending(batch)
         first = p.apply.truncated_index + 1
-        last = entries[-1].index
-        if last < first:
-            return
-        if entries[0].index < first:
-            entries = entries[first - entries[0].index :]
-        start = entries[0].index
+        start, last = entries[0].index, entries[-1].index
+        if start < first:
+            if last < first:
+                return
+            entries = entries[first - start :]
+            start = first
         if start > p.last_index + 1:
             raise Unavailable(f"missing log entry [last: {p.last_index}, append at: {start}]")
-        prefix = self._log_prefix
-        pk = keys.pack_u64
-        batch.put_many(
-            [(prefix + pk(e.index), pack((e.term, e.index, e.type, e.data))) for e in entries]
-        )
+        prefix, pk, header = self._log_prefix, keys.pack_u64, ENTRY_HEADER.pack
+        if len(entries) == 1:  # the common case with many regions: skip the comprehension
+            e = entries[0]
+            batch.put(prefix + pk(start), header(e.term, e.type) + e.data)
+        else:
+            batch.put_many(
+                [(prefix + pk(e.index), header(e.term, e.type) + e.data) for e in entries]
+            )
         if p.last_index > last:
             self._delete_log(batch, last + 1, p.last_index + 1)
         if start >= p.tail_start:
             p.tail[start - p.tail_start :] = entries
         else:
-            p.tail_start = start
-            p.tail = list(entries)
-        p.last_index = last
-        p.last_term = entries[-1].term
+            p.tail_start, p.tail = start, list(entries)
+        p.last_index, p.last_term = last, entries[-1].term
 
     def set_hard_state(self, batch: WriteBatch, hs: HardState) -> None:
         p = self._p if self._batch is batch else self._pending(batch)

@@ -3,6 +3,7 @@ codecs of everything the storage layer writes (see `keys` for the layout)."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 import msgpack
@@ -53,13 +54,26 @@ class RegionState:
         return RegionState(d, s, e, ConfState.from_wire(cs))
 
 
+ENTRY_HEADER = struct.Struct(">QB")
+"""A log entry's value: term (u64) and type (u8), then the data as is. Not
+msgpack: the index is in the key, and this costs half as much per entry on
+the hot path."""
+_entry_header = ENTRY_HEADER.pack
+_entry_fields = ENTRY_HEADER.unpack_from
+_ENTRY_TYPES = tuple(EntryType)
+
+
 def encode_entry(e: Entry) -> bytes:
-    return pack((e.term, e.index, e.type, e.data))
+    return _entry_header(e.term, e.type) + e.data
 
 
-def decode_entry(value: bytes) -> Entry:
-    term, index, typ, data = unpack(value)
-    return Entry(term, index, EntryType(typ), data)
+def decode_entry(index: int, value: bytes) -> Entry:
+    term, typ = _entry_fields(value)
+    return Entry(term, index, _ENTRY_TYPES[typ], value[9:])
+
+
+def entry_term(value: bytes) -> int:
+    return _entry_fields(value)[0]
 
 
 def encode_hard_state(hs: HardState) -> bytes:
