@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import msgpack
 
-from ..raft import ConfChange, Entry, EntryType
+from ..raft import ConfChange, ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata
 from ..storage import keys, kv
 from ..storage.engine import Engine, WriteBatch
-from .commands import CAS, DELETE, PUT, WriteCommand, decode_entry, err, ok
+from ..storage.peer_storage import PeerStorage
+from ..storage.states import RegionState
+from .commands import CAS, DELETE, PUT, SPLIT, SplitCommand, WriteCommand, decode_entry, err, ok
 from .peer import Handle, Peer
+from .region import VOTER, Epoch, PeerMeta, Region
 from .session import SessionTable
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 Reply = Callable[[Handle, Any], None]
 
 SESSION_SUFFIX = b"\x05"
+BOOTSTRAP_INDEX = 5
+"""Initial log position of a new region (bootstrap or split)."""
 
 
 def session_prefix(region_id: int) -> bytes:
@@ -55,6 +61,9 @@ class Applier:
         self.batch = batch
         self.reply = reply
         self.overlay: dict[bytes, bytes | None] = {}
+        self.splits: list[tuple[Peer, Region, PeerStorage, SessionTable]] = []
+        """Regions created by splits in this batch; the store starts their
+        peers once the batch has committed."""
 
     def apply(self, peer: Peer, entries: list[Entry]) -> None:
         for e in entries:
@@ -77,12 +86,49 @@ class Applier:
 
     def _apply_normal(self, peer: Peer, e: Entry) -> list:
         try:
-            _kind, cmds = decode_entry(e.data)
+            kind, payload = decode_entry(e.data)
         except (ValueError, TypeError, msgpack.UnpackException) as exc:
             # Only our own leaders write entries: this is corruption, not input.
             log.error("region %d: undecodable entry %d: %s", peer.region.id, e.index, exc)
             return []
-        return [self._apply_write(peer, e.index, c) for c in cmds]
+        if kind == SPLIT:
+            return [self._apply_split(peer, payload)]
+        return [self._apply_write(peer, e.index, c) for c in payload]
+
+    def _apply_split(self, peer: Peer, cmd: SplitCommand) -> Any:
+        """Shrink the region to [start, split_key) and create the region
+        [split_key, end) on the same stores, in this batch; no data moves."""
+        region = peer.region
+        if cmd.epoch_version != region.epoch.version:
+            return err(
+                "EpochNotMatch",
+                f"region {region.id} changed before the split applied",
+                {"regions": [region.to_wire()]},
+            )
+        if cmd.split_key == region.start or not region.contains(cmd.split_key):
+            return err(
+                "KeyNotInRegion",
+                f"split key not inside region {region.id}",
+                {"region": region.to_wire()},
+            )
+        if len(cmd.new_peer_ids) != len(region.peers):
+            return err("InvalidRequest", "split names the wrong number of peers")
+        epoch = Epoch(region.epoch.version + 1, region.epoch.conf_ver)
+        left = replace(region, end=cmd.split_key, epoch=epoch)
+        peers = tuple(
+            PeerMeta(p.store_id, new_id, p.role)
+            for p, new_id in zip(region.peers, cmd.new_peer_ids, strict=True)
+        )
+        right = Region(cmd.new_region_id, cmd.split_key, region.end, epoch, peers)
+        peer.region = left  # later commands of this batch see the new range
+        peer.storage.set_region(self.batch, region_state(left, peer.storage.region.conf_state))
+        storage = PeerStorage(self.engine, right.id)
+        bootstrap_region(self.batch, storage, right)
+        sessions = peer.sessions.copy()
+        self._write_session_table(right.id, sessions, list(sessions.sessions))
+        self.splits.append((peer, right, storage, sessions))
+        log.info("region %d split at %r: new region %d", region.id, cmd.split_key, right.id)
+        return ok([left.to_wire(), right.to_wire()])
 
     def _apply_write(self, peer: Peer, index: int, c: WriteCommand) -> Any:
         sessions = peer.sessions
@@ -133,3 +179,25 @@ class Applier:
             self.batch.put(prefix + keys.pack_u64(client), value)
         for client in deletes:
             self.batch.delete(prefix + keys.pack_u64(client))
+
+    def _write_session_table(self, region_id: int, table: SessionTable, clients: list[int]) -> None:
+        prefix = session_prefix(region_id)
+        for client in clients:
+            self.batch.put(prefix + keys.pack_u64(client), table.sessions[client].encode())
+
+
+def region_state(region: Region, cs: ConfState) -> RegionState:
+    """What storage keeps of a region: its descriptor, range and membership."""
+    return RegionState(msgpack.packb(region.to_wire()), region.start, region.end, cs)
+
+
+def bootstrap_region(batch: WriteBatch, storage: PeerStorage, region: Region) -> None:
+    """A region's first state, identical on every replica: a log that starts
+    after BOOTSTRAP_INDEX, so replicas added later catch up by snapshot."""
+    cs = ConfState(
+        tuple(p.peer_id for p in region.peers if p.role == VOTER),
+        tuple(p.peer_id for p in region.peers if p.role != VOTER),
+    )
+    meta = SnapshotMetadata(cs, BOOTSTRAP_INDEX, BOOTSTRAP_INDEX)
+    storage.apply_snapshot(batch, Snapshot(b"", meta), region_state(region, cs))
+    storage.set_hard_state(batch, HardState(BOOTSTRAP_INDEX, 0, BOOTSTRAP_INDEX))

@@ -5,11 +5,14 @@ A normal entry's data is msgpack `[kind, payload]`:
 | kind        | payload                                                        |
 | ----------- | -------------------------------------------------------------- |
 | WRITES (0)  | `[[op, client, seq, acked, epoch_version, key, a, b], ...]`    |
+| SPLIT (1)   | `[epoch_version, split_key, new_region_id, [new_peer_id, ...]]` |
 
 `op` is PUT (a = value), DELETE, or CAS (a = expected, b = new; None
 means absent). Every command proposed for a region in one store-loop turn
 goes into one entry: one Raft append, one fsync, many writes.
-An empty entry (the leader's no-op at election) carries nothing.
+A SPLIT entry is an admin command: every replica applies it in the same
+transaction as the rest of its batch; new peer ids follow the order of the
+parent's peers. An empty entry (the leader's no-op at election) carries nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import msgpack
 
 WRITES = 0
+SPLIT = 1
 
 PUT = 1
 DELETE = 2
@@ -52,8 +56,23 @@ class WriteCommand:
         ]
 
 
+@dataclass(slots=True)
+class SplitCommand:
+    epoch_version: int
+    split_key: bytes
+    new_region_id: int
+    new_peer_ids: list[int]
+
+    def to_wire(self) -> list:
+        return [self.epoch_version, self.split_key, self.new_region_id, self.new_peer_ids]
+
+
 def encode_writes(cmds: list[WriteCommand]) -> bytes:
     return msgpack.packb([WRITES, [c.to_wire() for c in cmds]])
+
+
+def encode_split(cmd: SplitCommand) -> bytes:
+    return msgpack.packb([SPLIT, cmd.to_wire()])
 
 
 def decode_entry(data: bytes) -> tuple[int, Any]:
@@ -61,6 +80,8 @@ def decode_entry(data: bytes) -> tuple[int, Any]:
     kind, payload = msgpack.unpackb(data)
     if kind == WRITES:
         return kind, [WriteCommand(*w) for w in payload]
+    if kind == SPLIT:
+        return kind, SplitCommand(*payload)
     raise ValueError(f"unknown entry kind {kind}")
 
 

@@ -110,9 +110,15 @@ class Peer:
 
     def _propose_writes(self, reply: Any) -> None:
         writes, self.writes = self.writes, []
-        handles = [h for _, h in writes]
+        self._propose(encode_writes([c for c, _ in writes]), [h for _, h in writes], reply)
+
+    def propose_admin(self, data: bytes, handle: Handle, reply: Any) -> None:
+        """Propose an admin command (a split) as an entry of its own."""
+        self._propose(data, [handle], reply)
+
+    def _propose(self, data: bytes, handles: list[Handle], reply: Any) -> None:
         try:
-            self.raw_node.propose(encode_writes([c for c, _ in writes]))
+            self.raw_node.propose(data)
         except ProposalDropped as e:
             self._refuse(handles, reply, str(e))
             return

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..client.limits import MAX_SCAN_LIMIT, check_key, check_optional_value, check_value
 from ..errors import InvalidRequest
 from ..transport.codec import Request
-from .commands import OPS, WriteCommand, err, ok
+from .commands import OPS, SplitCommand, WriteCommand, encode_split, err, ok
 from .peer import Handle, Peer, ReadOp
 from .region import Epoch
 
@@ -46,6 +46,7 @@ class Service:
             "regions": self._regions,
             "status": self._status,
             "transfer_leader": self._transfer_leader,
+            "split": self._split,
         }
 
     def handle(self, req: Request, handle: Handle) -> None:
@@ -76,7 +77,7 @@ class Service:
                 err(
                     "EpochNotMatch",
                     f"region {region_id} epoch changed",
-                    {"regions": self.store.regions_around(region)},
+                    {"regions": self.store.regions_around(region, key)},
                 ),
             )
             return None
@@ -175,3 +176,25 @@ class Service:
             return
         peer.raw_node.transfer_leader(meta.peer_id)
         self.reply(handle, ok())
+
+    def _split(self, req: Request, handle: Handle) -> None:
+        key = check_key(req.args["key"])
+        peer = self._peer_for(req.args, key, handle)
+        if peer is None:
+            return
+        region = peer.region
+        if key == region.start:
+            # Already a boundary (a split raced this one): send the client the
+            # current descriptors so it sees the boundary itself.
+            self.reply(
+                handle,
+                err(
+                    "EpochNotMatch",
+                    f"{key!r} already starts region {region.id}",
+                    {"regions": self.store.regions_around(region, key)},
+                ),
+            )
+            return
+        ids = self.store.alloc_ids(1 + len(region.peers))
+        cmd = SplitCommand(region.epoch.version, key, ids[0], ids[1:])
+        peer.propose_admin(encode_split(cmd), handle, self.reply)

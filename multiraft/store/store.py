@@ -25,15 +25,14 @@ from typing import Any
 
 import msgpack
 
-from ..raft import HardState, MessageType, RaftError, Ready, SnapshotStatus, StateType
-from ..raft.types import ConfState, Snapshot, SnapshotMetadata
+from ..client.router import RouteCache as RegionRouter
+from ..raft import MessageType, RaftError, Ready, SnapshotStatus, StateType
 from ..storage import keys, kv
 from ..storage.engine import Engine, WriteBatch
 from ..storage.peer_storage import PeerStorage
-from ..storage.states import RegionState
 from ..transport import codec
 from ..transport.zmq import Transport
-from .apply import Applier, load_sessions
+from .apply import Applier, bootstrap_region, load_sessions
 from .commands import err, ok
 from .peer import Handle, Peer, RaftSettings, ReadOp
 from .region import PeerMeta, Region
@@ -44,9 +43,11 @@ log = logging.getLogger(__name__)
 
 STORE_META_KEY = b"\x00\x02"
 """Store-level metadata: msgpack [cluster_id, {store_id: addr}, next_local_id]."""
-BOOTSTRAP_INDEX = 5
-"""Initial log position of bootstrapped regions: a replica added later starts
-empty, so it always catches up through a snapshot (as TiKV does)."""
+GOSSIP_TICKS = 10
+"""Ticks between two rounds of region gossip (1 s at the default tick)."""
+ID_BITS = 32
+"""Ids a store allocates are (store_id << ID_BITS) + n: unique cluster-wide
+without asking anyone, and never equal to the small ids of bootstrap."""
 
 
 class StoreError(Exception):
@@ -89,18 +90,21 @@ class Store:
         if meta is None:
             self._bootstrap()
             meta = self.engine.get(STORE_META_KEY)
-        cluster_id, stores, _next_id = msgpack.unpackb(meta, strict_map_key=False)
+        cluster_id, stores, next_id = msgpack.unpackb(meta, strict_map_key=False)
         self.cluster_id: int = cluster_id
         self.stores: dict[int, str] = dict(stores)
+        self._next_id: int = next_id
+        self.router = RegionRouter()
         self.peers: dict[int, Peer] = {}
         for region, storage in self._load_regions():
-            self._add_peer(region, storage)
+            self._add_peer(region, storage, load_sessions(self.engine, region.id))
         self.transport = Transport(config.addr, self.store_id)
         for sid, addr in self.stores.items():
             self.transport.set_store_addr(sid, addr)
         self.service = Service(self, self._reply)
         self.last_seen: dict[int, float] = {}
         self._replies: list[tuple[Handle, Any]] = []
+        self._ticks = 0
         self._stopping = False
 
     # -- start-up -----------------------------------------------------------
@@ -128,11 +132,7 @@ class Store:
         batch = self.engine.batch()
         batch.put(STORE_META_KEY, msgpack.packb([cluster_id, initial, 1]))
         if self.store_id in voters:
-            storage = PeerStorage(self.engine, region.id)
-            cs = ConfState(tuple(voters))
-            snap = Snapshot(b"", SnapshotMetadata(cs, BOOTSTRAP_INDEX, BOOTSTRAP_INDEX))
-            storage.apply_snapshot(batch, snap, _region_state(region, cs))
-            storage.set_hard_state(batch, HardState(BOOTSTRAP_INDEX, 0, BOOTSTRAP_INDEX))
+            bootstrap_region(batch, PeerStorage(self.engine, region.id), region)
         batch.commit()
         log.info(
             "store %d bootstrapped cluster %x with %d stores",
@@ -160,11 +160,20 @@ class Store:
                 found.append((region, storage))
         return found
 
-    def _add_peer(self, region: Region, storage: PeerStorage) -> Peer:
-        sessions: SessionTable = load_sessions(self.engine, region.id)
+    def _add_peer(self, region: Region, storage: PeerStorage, sessions: SessionTable) -> Peer:
         peer = Peer(self.store_id, region, storage, sessions, self.config.raft)
         self.peers[region.id] = peer
+        self.router.update(region)
         return peer
+
+    def alloc_ids(self, n: int) -> list[int]:
+        """n ids no other store will ever hand out, durable before use."""
+        first = self._next_id
+        self._next_id += n
+        batch = self.engine.batch()
+        batch.put(STORE_META_KEY, msgpack.packb([self.cluster_id, self.stores, self._next_id]))
+        batch.commit()
+        return [(self.store_id << ID_BITS) + first + i for i in range(n)]
 
     # -- the loop -------------------------------------------------------------
 
@@ -182,12 +191,36 @@ class Store:
                     self._on_frame(identity, frame)
                 now = time.monotonic()
                 if now >= next_tick:
-                    for peer in self.peers.values():
-                        peer.raw_node.tick()
+                    self._tick()
                     next_tick = max(next_tick + tick, now)
                 self.turn()
         finally:
             self.close()
+
+    def _tick(self) -> None:
+        for peer in self.peers.values():
+            peer.raw_node.tick()
+        self._ticks += 1
+        if self._ticks % GOSSIP_TICKS == 0:
+            self._gossip()
+
+    def _gossip(self) -> None:
+        """Tell every other store about the regions this store leads (newer
+        epoch wins on arrival), so any store can route any key."""
+        led = [[p.region.to_wire(), self.store_id] for p in self.peers.values() if p.is_leader()]
+        batch = codec.PeerBatch(self.cluster_id, self.store_id, [], {"regions": led})
+        frame = codec.encode_peer_batch(batch)
+        for store_id in self.stores:
+            if store_id != self.store_id:
+                self.transport.send_to_store(store_id, frame)
+
+    def _learn_regions(self, entries: Any) -> None:
+        for wire, leader in entries:
+            region = Region.from_wire(wire)
+            if region.id in self.peers:
+                continue  # our own replica knows better
+            if self.router.update(region) or self.router.get(region.id) == region:
+                self.router.set_leader(region.id, leader)
 
     def turn(self) -> None:
         """Steps 3-6 of the loop: propose, persist once, send, apply, answer."""
@@ -207,6 +240,7 @@ class Store:
                 kv.ingest_snapshot(batch, peer.storage, rd.snapshot)
                 descriptor = msgpack.unpackb(rd.snapshot.data)[0]
                 peer.region = Region.from_wire(msgpack.unpackb(descriptor))
+                self.router.update(peer.region)
             peer.storage.append(batch, rd.entries)
             if not rd.hard_state.is_empty():
                 peer.storage.set_hard_state(batch, rd.hard_state)
@@ -216,6 +250,18 @@ class Store:
         self._send([(peer, rd.messages) for peer, rd in readies])
         for peer, rd in readies:
             self._after_ready(peer, rd)
+        for parent, region, storage, sessions in applier.splits:
+            self._start_split_peer(parent, region, storage, sessions)
+
+    def _start_split_peer(
+        self, parent: Peer, region: Region, storage: PeerStorage, sessions: SessionTable
+    ) -> None:
+        """The split is durable: run the new region's replica here, and let the
+        parent's leader campaign at once instead of waiting for a timeout."""
+        self.router.update(parent.region)
+        self._add_peer(region, storage, sessions)
+        if parent.is_leader():
+            self.peers[region.id].raw_node.campaign()
 
     def _maybe_compact(self, peer: Peer, rd: Ready, batch: WriteBatch) -> None:
         """Raft log GC, in the turn's batch: every replica compacts its own log."""
@@ -275,6 +321,11 @@ class Store:
             log.warning("dropped Raft traffic from store %d of another cluster", batch.from_store)
             return
         self.last_seen[batch.from_store] = time.monotonic()
+        if "regions" in batch.extras:
+            try:
+                self._learn_regions(batch.extras["regions"])
+            except (TypeError, ValueError) as e:
+                log.warning("bad region gossip from store %d: %s", batch.from_store, e)
         for item in batch.items:
             peer = self.peers.get(item.region_id)
             if peer is None or item.message.to != peer.peer_id:
@@ -323,12 +374,25 @@ class Store:
 
     # -- cluster view ---------------------------------------------------------
 
-    def regions_around(self, region: Region) -> list:
-        return [region.to_wire()]
+    def regions_around(self, region: Region, key: bytes) -> list:
+        """Current descriptors for a client with a stale view of `region`:
+        the region itself and the one now holding `key`."""
+        out = [region.to_wire()]
+        holder = self.router.lookup(key)
+        if holder is not None and holder.id != region.id:
+            out.append(holder.to_wire())
+        return out
+
+    def leader_hint(self, region_id: int) -> int | None:
+        peer = self.peers.get(region_id)
+        if peer is not None:
+            return peer.leader_store()
+        return self.router.leader_of(region_id)
 
     def directory(self) -> dict:
-        regions = [[p.region.to_wire(), p.leader_store()] for p in self.peers.values()]
-        return {"regions": regions, "stores": {sid: a for sid, a in self.stores.items()}}
+        """Every region this store knows, with leader hints, and the stores."""
+        regions = [[r.to_wire(), self.leader_hint(r.id)] for r in self.router.regions()]
+        return {"regions": regions, "stores": dict(self.stores)}
 
     def status(self) -> dict:
         directory = self.directory()
@@ -359,7 +423,3 @@ class Store:
     def close(self) -> None:
         self.transport.close()
         self.engine.close()
-
-
-def _region_state(region: Region, cs: ConfState) -> RegionState:
-    return RegionState(msgpack.packb(region.to_wire()), region.start, region.end, cs)
