@@ -4,8 +4,9 @@ One unnamed LMDB database holds everything, so one write transaction covers
 the Raft logs and states of every region and the user data at once. Integers
 in keys are big-endian u64, so LMDB's byte order is numeric order: a region's
 log is one contiguous, index-ordered key range, and all of a region's local
-keys sit together under its prefix. Values are msgpack, except log entries
-(a fixed header, see `states.ENTRY_HEADER`) and user values (as given).
+keys sit together under its prefix. Values are msgpack, except what the hot
+path writes for every Ready (log entries, hard states: fixed binary, see
+`states`) and user values (as given).
 
 =========================  ==========================================  ========================================
 key                        bytes                                       value

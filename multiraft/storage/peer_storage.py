@@ -24,12 +24,12 @@ from .engine import Engine, WriteBatch
 from .errors import StorageError
 from .states import (
     ENTRY_HEADER,
+    HARD_STATE,
     ApplyState,
     RegionState,
     decode_entry,
     decode_hard_state,
     entry_term,
-    pack,
 )
 
 DEFAULT_CACHE_ENTRIES = 256
@@ -190,8 +190,13 @@ class PeerStorage:
             self._batch.abandon(f"region {self.region_id} was written in a newer batch")
         last = self._last_index
         p = self._p
-        p.hard_state, p.apply, p.region = self.hard_state, self.apply_state, self.region
-        p.last_index, p.last_term, p.tail_start, p.tail = last, self._last_term, last + 1, []
+        p.hard_state = self.hard_state
+        p.apply = self.apply_state
+        p.region = self.region
+        p.last_index = last
+        p.last_term = self._last_term
+        p.tail_start = last + 1
+        p.tail = []
         batch.owners[self] = p
         self._batch = batch
         return p
@@ -200,19 +205,21 @@ class PeerStorage:
         """The batch is durable: adopt its state, splice its entries into the cache."""
         self._batch = None
         self.hard_state = p.hard_state
-        self.apply_state = p.apply
         self.region = p.region
         self._last_index = p.last_index
         self._last_term = p.last_term
         cache = self._cache
-        if cache and p.tail_start <= cache[-1].index:
+        if cache and p.tail_start <= cache[-1].index:  # a conflict or a snapshot
             del cache[max(p.tail_start - cache[0].index, 0) :]
-        cache += p.tail
-        excess = len(cache) - self._cache_entries
-        if excess > 0:
-            del cache[:excess]
-        if cache and cache[0].index <= p.apply.truncated_index:
-            del cache[: p.apply.truncated_index + 1 - cache[0].index]
+        if p.tail:
+            cache += p.tail
+            if len(cache) > self._cache_entries:
+                del cache[: len(cache) - self._cache_entries]
+        if p.apply is not self.apply_state:
+            self.apply_state = p.apply
+            trunc = p.apply.truncated_index
+            if cache and cache[0].index <= trunc:  # compacted away
+                del cache[: trunc + 1 - cache[0].index]
 
     def append(self, batch: WriteBatch, entries: list[Entry]) -> None:
         """Append entries, deleting any stored suffix beyond them (a conflict).
@@ -250,7 +257,7 @@ class PeerStorage:
     def set_hard_state(self, batch: WriteBatch, hs: HardState) -> None:
         p = self._p if self._batch is batch else self._pending(batch)
         p.hard_state = hs
-        batch.put(self._hs_key, pack((hs.term, hs.vote, hs.commit)))
+        batch.put(self._hs_key, HARD_STATE.pack(hs.term, hs.vote, hs.commit))
 
     def set_applied(self, batch: WriteBatch, index: int) -> None:
         """Record the applied index; put it in the batch that applies the data."""

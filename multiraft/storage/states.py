@@ -76,9 +76,13 @@ def entry_term(value: bytes) -> int:
     return _entry_fields(value)[0]
 
 
+HARD_STATE = struct.Struct(">QQQ")
+"""A HardState's value: term, vote, commit (u64 each); written every Ready."""
+
+
 def encode_hard_state(hs: HardState) -> bytes:
-    return pack((hs.term, hs.vote, hs.commit))
+    return HARD_STATE.pack(hs.term, hs.vote, hs.commit)
 
 
 def decode_hard_state(value: bytes) -> HardState:
-    return HardState(*unpack(value))
+    return HardState(*HARD_STATE.unpack(value))
