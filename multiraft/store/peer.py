@@ -80,6 +80,19 @@ class Peer:
         self.ready_reads: deque[tuple[int, list[tuple[ReadOp, Handle]]]] = deque()
         self._read_seq = 0
 
+    @property
+    def region(self) -> Region:
+        return self._region
+
+    @region.setter
+    def region(self, region: Region) -> None:
+        self._region = region
+        self._region_wire = region.to_wire()
+
+    def region_wire(self) -> list:
+        """The descriptor's wire form, cached: it rides on every Raft message."""
+        return self._region_wire
+
     # -- who leads ---------------------------------------------------------
 
     def is_leader(self) -> bool:

@@ -54,6 +54,11 @@ class Region:
     def contains(self, key: bytes) -> bool:
         return self.start <= key and (not self.end or key < self.end)
 
+    def overlaps(self, other: Region) -> bool:
+        return (not self.end or other.start < self.end) and (
+            not other.end or self.start < other.end
+        )
+
     def peer_on(self, store_id: int) -> PeerMeta | None:
         for p in self.peers:
             if p.store_id == store_id:

@@ -327,7 +327,7 @@ class Store:
             except (TypeError, ValueError) as e:
                 log.warning("bad region gossip from store %d: %s", batch.from_store, e)
         for item in batch.items:
-            peer = self.peers.get(item.region_id)
+            peer = self.peers.get(item.region_id) or self._maybe_create_peer(item)
             if peer is None or item.message.to != peer.peer_id:
                 log.debug("no peer for region %d message to %d", item.region_id, item.message.to)
                 continue
@@ -337,6 +337,23 @@ class Store:
                 log.warning(
                     "region %d: bad message from store %d: %s", item.region_id, batch.from_store, e
                 )
+
+    def _maybe_create_peer(self, item: codec.RaftItem) -> Peer | None:
+        """A message for a region with no replica here (as TiKV does it): if
+        no local region overlaps its range, start an empty replica that the
+        leader fills with a snapshot. If one overlaps, this store has not
+        applied the split that creates it yet: the leader will retry."""
+        try:
+            region = Region.from_wire(item.region)
+        except (TypeError, ValueError):
+            return None
+        me = region.peer_on(self.store_id)
+        if region.id != item.region_id or me is None or me.peer_id != item.message.to:
+            return None
+        if any(p.region.overlaps(region) for p in self.peers.values()):
+            return None
+        log.info("region %d: creating an empty replica from a message", region.id)
+        return self._add_peer(region, PeerStorage(self.engine, region.id), SessionTable())
 
     def _send(self, outgoing: list[tuple[Peer, list]]) -> None:
         """One frame per destination store for everything of this turn."""
@@ -348,7 +365,12 @@ class Store:
                     by_store[store].append((peer, m))
         for store, pairs in by_store.items():
             items = [
-                codec.RaftItem(p.region.id, (p.region.epoch.version, p.region.epoch.conf_ver), m)
+                codec.RaftItem(
+                    p.region.id,
+                    (p.region.epoch.version, p.region.epoch.conf_ver),
+                    m,
+                    p.region_wire(),
+                )
                 for p, m in pairs
             ]
             frame = codec.encode_peer_batch(codec.PeerBatch(self.cluster_id, self.store_id, items))

@@ -4,8 +4,10 @@ A frame is one version byte, one kind byte, then one msgpack object:
 
 | kind       | body                                                                 |
 | ---------- | -------------------------------------------------------------------- |
-| PEER (1)   | [cluster_id, from_store_id, [[region_id, epoch, raft_message], ...],  |
-|            |  extras]  — all Raft traffic from one store to another in one turn  |
+| PEER (1)   | [cluster_id, from_store_id, [[region_id, epoch, raft_message,        |
+|            |  region], ...], extras]  — all Raft traffic from one store to       |
+|            |  another in one turn; `region` is the sender's descriptor, so a     |
+|            |  store that has no replica of it yet can create one                 |
 | REQUEST (2)| [request_id, op, args]  — client to store; args is a map            |
 | REPLY (3)  | [request_id, ok, result]  or  [request_id, false, [kind, msg, detail]]|
 
@@ -42,6 +44,8 @@ class RaftItem:
     region_id: int
     epoch: tuple[int, int]
     message: Message
+    region: list | None = None
+    """The sender's region descriptor (wire form)."""
 
 
 @dataclass(slots=True)
@@ -75,7 +79,7 @@ def _pack(kind: int, body: Any) -> bytes:
 
 
 def encode_peer_batch(batch: PeerBatch) -> bytes:
-    items = [[it.region_id, list(it.epoch), it.message.to_wire()] for it in batch.items]
+    items = [[it.region_id, list(it.epoch), it.message.to_wire(), it.region] for it in batch.items]
     return _pack(KIND_PEER, [batch.cluster_id, batch.from_store, items, batch.extras])
 
 
@@ -126,11 +130,12 @@ def _peer_batch(body: Any) -> PeerBatch:
     _expect(isinstance(items, list) and isinstance(extras, dict), "bad peer batch")
     out = []
     for item in items:
-        _expect(isinstance(item, list) and len(item) == 3, "raft item must be a 3-list")
-        region_id, epoch, wire = item
+        _expect(isinstance(item, list) and len(item) == 4, "raft item must be a 4-list")
+        region_id, epoch, wire, region = item
         _expect(isinstance(region_id, int) and region_id > 0, "bad region id")
         _expect(isinstance(epoch, list) and len(epoch) == 2, "bad epoch")
-        out.append(RaftItem(region_id, (int(epoch[0]), int(epoch[1])), _message(wire)))
+        _expect(region is None or isinstance(region, list), "bad region descriptor")
+        out.append(RaftItem(region_id, (int(epoch[0]), int(epoch[1])), _message(wire), region))
     return PeerBatch(cluster_id, from_store, out, extras)
 
 
