@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from multiraft.storage.errors import StorageError
+from multiraft.store.split_check import SplitPolicy
 from multiraft.store.store import Store, StoreConfig, StoreError
 
 
@@ -50,6 +51,20 @@ def store() -> None:
     help="Compact a region's log past this many applied entries.",
 )
 @click.option(
+    "--region-split-size",
+    type=click.IntRange(min=1),
+    default=96 << 20,
+    show_default=True,
+    help="Split a region holding more bytes than this.",
+)
+@click.option(
+    "--region-split-keys",
+    type=click.IntRange(min=2),
+    default=1_000_000,
+    show_default=True,
+    help="Split a region holding more keys than this.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -64,6 +79,8 @@ def start(
     replicas: int,
     tick_interval: float,
     raft_log_gc_threshold: int,
+    region_split_size: int,
+    region_split_keys: int,
     log_level: str,
 ) -> None:
     """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly."""
@@ -87,6 +104,7 @@ def start(
         tick_interval,
         log_gc_threshold=raft_log_gc_threshold,
         log_gc_keep=max(1, raft_log_gc_threshold // 4),
+        split_policy=SplitPolicy(region_split_size, region_split_keys),
     )
     try:
         s = Store(config)

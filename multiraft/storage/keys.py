@@ -16,6 +16,7 @@ raft log entry             ``01 + region_id(8) + 01 + index(8)``       ``term(8)
 hard state                 ``01 + region_id(8) + 02``                  ``HardState.to_wire()``
 apply state                ``01 + region_id(8) + 03``                  ``[applied, trunc_index, trunc_term]``
 region state               ``01 + region_id(8) + 04``                  ``[descriptor, start, end, conf_state]``
+client session             ``01 + region_id(8) + 05 + client_id(8)``   opaque to storage (the store's)
 user data                  ``7a ("z") + user_key``                     the user's value bytes (raw)
 =========================  ==========================================  ========================================
 
@@ -47,6 +48,7 @@ RAFT_LOG_SUFFIX = b"\x01"
 HARD_STATE_SUFFIX = b"\x02"
 APPLY_STATE_SUFFIX = b"\x03"
 REGION_STATE_SUFFIX = b"\x04"
+SESSION_SUFFIX = b"\x05"
 
 _U64 = struct.Struct(">Q")
 _REGION = struct.Struct(">BQ")
@@ -84,6 +86,12 @@ def apply_state_key(region_id: int) -> bytes:
 
 def region_state_key(region_id: int) -> bytes:
     return _REGION.pack(1, region_id) + REGION_STATE_SUFFIX
+
+
+def session_prefix(region_id: int) -> bytes:
+    """A region's client sessions: this prefix + big-endian client id. They are
+    replicated state, so snapshots carry them with the data."""
+    return _REGION.pack(1, region_id) + SESSION_SUFFIX
 
 
 def data_key(user_key: bytes) -> bytes:

@@ -6,8 +6,10 @@ Applying committed entries means: the data writes of the entries, and
 `PeerStorage.set_applied`, in the same batch, so a restart neither applies
 an entry twice nor skips one.
 
-Snapshot data is msgpack ``[descriptor, start, end, [k0, v0, k1, v1, ...]]``
-(user keys): everything a store needs to take the region over.
+Snapshot data is msgpack ``[descriptor, start, end, [k0, v0, k1, v1, ...],
+[c0, s0, c1, s1, ...]]``: user keys and values, then the region's client
+sessions (big-endian client id, session): everything a store needs to take
+the region over, exactly-once promises included.
 """
 
 from __future__ import annotations
@@ -74,17 +76,31 @@ def generate_snapshot(engine: Engine, region_id: int) -> Snapshot:
         region = RegionState.decode(region_value)
         apply = ApplyState.decode(apply_value)
         term = _term_at(txn, region_id, apply)
-        flat: list[bytes] = []
         lo, hi = keys.data_range(region.start, region.end)
-        cur = txn.cursor()
-        if cur.set_range(lo):
-            for k, v in cur:
-                if k >= hi:
-                    break
-                flat.append(k[1:])
-                flat.append(v)
-    data = pack((region.descriptor, region.start, region.end, flat))
+        flat = _flat_range(txn, lo, hi, 1)
+        prefix = keys.session_prefix(region_id)
+        sessions = _flat_range(txn, prefix, _prefix_end(prefix), len(prefix))
+    data = pack((region.descriptor, region.start, region.end, flat, sessions))
     return Snapshot(data, SnapshotMetadata(region.conf_state, apply.applied_index, term))
+
+
+def _flat_range(txn: object, lo: bytes, hi: bytes, strip: int) -> list[bytes]:
+    """[k0, v0, k1, v1, ...] of the keys in [lo, hi), each without its first
+    `strip` bytes."""
+    flat: list[bytes] = []
+    cur = txn.cursor()  # type: ignore[attr-defined]
+    if cur.set_range(lo):
+        for k, v in cur:
+            if k >= hi:
+                break
+            flat.append(k[strip:])
+            flat.append(v)
+    return flat
+
+
+def _prefix_end(prefix: bytes) -> bytes:
+    """The first key after every key starting with `prefix` (no 0xff bytes here)."""
+    return prefix[:-1] + bytes((prefix[-1] + 1,))
 
 
 def _term_at(txn: object, region_id: int, apply: ApplyState) -> int:
@@ -99,9 +115,12 @@ def _term_at(txn: object, region_id: int, apply: ApplyState) -> int:
 def ingest_snapshot(batch: WriteBatch, storage: PeerStorage, snapshot: Snapshot) -> None:
     """Replace the region's data range, state and log with `snapshot`, all
     in `batch` (so atomically)."""
-    descriptor, start, end, flat = unpack(snapshot.data)
+    descriptor, start, end, flat, sessions = unpack(snapshot.data)
     region = RegionState(descriptor, start, end, snapshot.metadata.conf_state)
     storage.apply_snapshot(batch, snapshot, region)
     delete_range(batch, start, end)
     z = keys.DATA_PREFIX
     batch.put_many([(z + flat[i], flat[i + 1]) for i in range(0, len(flat), 2)])
+    prefix = keys.session_prefix(storage.region_id)
+    batch.delete_range(prefix, _prefix_end(prefix))
+    batch.put_many([(prefix + sessions[i], sessions[i + 1]) for i in range(0, len(sessions), 2)])

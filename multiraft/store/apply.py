@@ -23,25 +23,20 @@ from .commands import CAS, DELETE, PUT, SPLIT, SplitCommand, WriteCommand, decod
 from .peer import Handle, Peer
 from .region import VOTER, Epoch, PeerMeta, Region
 from .session import SessionTable
+from .split_check import RegionSize
 
 log = logging.getLogger(__name__)
 
 Reply = Callable[[Handle, Any], None]
 
-SESSION_SUFFIX = b"\x05"
 BOOTSTRAP_INDEX = 5
 """Initial log position of a new region (bootstrap or split)."""
-
-
-def session_prefix(region_id: int) -> bytes:
-    """Client sessions of a region: `01 + region_id(8) + 05 + client_id(8)`."""
-    return keys.region_prefix(region_id) + SESSION_SUFFIX
 
 
 def load_sessions(engine: Engine, region_id: int) -> SessionTable:
     from .session import Session
 
-    prefix = session_prefix(region_id)
+    prefix = keys.session_prefix(region_id)
     sessions = {}
     with engine.read() as txn:
         cur = txn.cursor()
@@ -73,7 +68,7 @@ class Applier:
                 continue
             results = self._apply_normal(peer, e) if e.data else []
             handles = peer.take_proposal(e.index, e.term, self.reply)
-            if handles is not None:
+            if handles:
                 if len(results) != len(handles):
                     results = [err("StoreError", f"entry {e.index} could not be applied")] * len(
                         handles
@@ -121,6 +116,7 @@ class Applier:
         )
         right = Region(cmd.new_region_id, cmd.split_key, region.end, epoch, peers)
         peer.region = left  # later commands of this batch see the new range
+        peer.size = RegionSize()
         peer.storage.set_region(self.batch, region_state(left, peer.storage.region.conf_state))
         storage = PeerStorage(self.engine, right.id)
         bootstrap_region(self.batch, storage, right)
@@ -144,6 +140,12 @@ class Applier:
             )
         result = self._execute(c)
         sessions.record(c.client, c.seq, c.acked, index, result)
+        if c.op == PUT:
+            peer.size.grow(c.key, c.a)
+        elif c.op == DELETE:
+            peer.size.grow(c.key, None)
+        elif result == ok(True):  # a CAS that swapped
+            peer.size.grow(c.key, c.b)
         return result
 
     def _execute(self, c: WriteCommand) -> Any:
@@ -174,14 +176,14 @@ class Applier:
 
     def _write_sessions(self, peer: Peer) -> None:
         writes, deletes = peer.sessions.take_changes()
-        prefix = session_prefix(peer.region.id)
+        prefix = keys.session_prefix(peer.region.id)
         for client, value in writes.items():
             self.batch.put(prefix + keys.pack_u64(client), value)
         for client in deletes:
             self.batch.delete(prefix + keys.pack_u64(client))
 
     def _write_session_table(self, region_id: int, table: SessionTable, clients: list[int]) -> None:
-        prefix = session_prefix(region_id)
+        prefix = keys.session_prefix(region_id)
         for client in clients:
             self.batch.put(prefix + keys.pack_u64(client), table.sessions[client].encode())
 

@@ -17,6 +17,7 @@ from ..storage.peer_storage import PeerStorage
 from .commands import WriteCommand, encode_writes, err
 from .region import Region
 from .session import SessionTable
+from .split_check import RegionSize
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Peer:
         self.read_waits: dict[bytes, list[tuple[ReadOp, Handle]]] = {}
         self.ready_reads: deque[tuple[int, list[tuple[ReadOp, Handle]]]] = deque()
         self._read_seq = 0
+        self.size = RegionSize()
 
     @property
     def region(self) -> Region:
@@ -125,9 +127,10 @@ class Peer:
         writes, self.writes = self.writes, []
         self._propose(encode_writes([c for c, _ in writes]), [h for _, h in writes], reply)
 
-    def propose_admin(self, data: bytes, handle: Handle, reply: Any) -> None:
-        """Propose an admin command (a split) as an entry of its own."""
-        self._propose(data, [handle], reply)
+    def propose_admin(self, data: bytes, handle: Handle | None, reply: Any) -> None:
+        """Propose an admin command (a split) as an entry of its own;
+        `handle` is None when the store itself asks (the split checker)."""
+        self._propose(data, [handle] if handle else [], reply)
 
     def _propose(self, data: bytes, handles: list[Handle], reply: Any) -> None:
         try:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..client.limits import MAX_SCAN_LIMIT, check_key, check_optional_value, check_value
 from ..errors import InvalidRequest
 from ..transport.codec import Request
-from .commands import OPS, SplitCommand, WriteCommand, encode_split, err, ok
+from .commands import OPS, WriteCommand, err, ok
 from .peer import Handle, Peer, ReadOp
 from .region import Epoch
 
@@ -195,6 +195,4 @@ class Service:
                 ),
             )
             return
-        ids = self.store.alloc_ids(1 + len(region.peers))
-        cmd = SplitCommand(region.epoch.version, key, ids[0], ids[1:])
-        peer.propose_admin(encode_split(cmd), handle, self.reply)
+        self.store.propose_split(peer, key, handle)

@@ -33,16 +33,18 @@ from ..storage.peer_storage import PeerStorage
 from ..transport import codec
 from ..transport.zmq import Transport
 from .apply import Applier, bootstrap_region, load_sessions
-from .commands import err, ok
+from .commands import SplitCommand, encode_split, err, ok
 from .peer import Handle, Peer, RaftSettings, ReadOp
 from .region import PeerMeta, Region
 from .service import Service
 from .session import SessionTable
+from .split_check import RegionSize, SplitPolicy, measure
 
 log = logging.getLogger(__name__)
 
 STORE_META_KEY = b"\x00\x02"
 """Store-level metadata: msgpack [cluster_id, {store_id: addr}, next_local_id]."""
+SPLIT_SCANS_PER_ROUND = 4
 GOSSIP_TICKS = 10
 """Ticks between two rounds of region gossip (1 s at the default tick)."""
 ID_BITS = 32
@@ -75,6 +77,7 @@ class StoreConfig:
     log_gc_keep: int = 1024
     """...keeping this many, so a briefly lagging follower still catches up
     from the log; one further behind gets a snapshot."""
+    split_policy: SplitPolicy = field(default_factory=SplitPolicy)
 
 
 class Store:
@@ -203,6 +206,7 @@ class Store:
         self._ticks += 1
         if self._ticks % GOSSIP_TICKS == 0:
             self._gossip()
+            self._check_splits()
 
     def _gossip(self) -> None:
         """Tell every other store about the regions this store leads (newer
@@ -237,6 +241,11 @@ class Store:
         applier = Applier(self.engine, batch, self._reply)
         for peer, rd in readies:
             if not rd.snapshot.is_empty():
+                log.info(
+                    "region %d: installing a snapshot at index %d",
+                    peer.region.id,
+                    rd.snapshot.metadata.index,
+                )
                 kv.ingest_snapshot(batch, peer.storage, rd.snapshot)
                 descriptor = msgpack.unpackb(rd.snapshot.data)[0]
                 peer.region = Region.from_wire(msgpack.unpackb(descriptor))
@@ -249,6 +258,9 @@ class Store:
         batch.commit()
         self._send([(peer, rd.messages) for peer, rd in readies])
         for peer, rd in readies:
+            if not rd.snapshot.is_empty():
+                peer.sessions = load_sessions(self.engine, peer.region.id)
+                peer.size = RegionSize()
             self._after_ready(peer, rd)
         for parent, region, storage, sessions in applier.splits:
             self._start_split_peer(parent, region, storage, sessions)
@@ -395,6 +407,36 @@ class Store:
             self.transport.reply(handle.identity, codec.encode_reply(rep))
 
     # -- cluster view ---------------------------------------------------------
+
+    def propose_split(self, peer: Peer, key: bytes, handle: Handle | None) -> None:
+        """Propose splitting `peer`'s region at `key` (the caller checked that
+        this store leads it and that `key` lies strictly inside it)."""
+        ids = self.alloc_ids(1 + len(peer.region.peers))
+        cmd = SplitCommand(peer.region.epoch.version, key, ids[0], ids[1:])
+        peer.propose_admin(encode_split(cmd), handle, self._reply)
+
+    def _check_splits(self) -> None:
+        """Split-check the regions this store leads; at most a few exact
+        scans per round, so a round never stalls the loop for long."""
+        policy = self.config.split_policy
+        scans = 0
+        for peer in list(self.peers.values()):
+            if scans >= SPLIT_SCANS_PER_ROUND:
+                break
+            size = peer.size
+            if not peer.is_leader() or (size.known and not policy.exceeded(size.bytes, size.keys)):
+                continue
+            scans += 1
+            peer.size, split_at = measure(self.engine, peer.region, policy)
+            if split_at is not None and not peer.proposals:
+                log.info(
+                    "region %d holds %d bytes in %d keys: splitting at %r",
+                    peer.region.id,
+                    peer.size.bytes,
+                    peer.size.keys,
+                    split_at,
+                )
+                self.propose_split(peer, split_at, None)
 
     def regions_around(self, region: Region, key: bytes) -> list:
         """Current descriptors for a client with a stale view of `region`:

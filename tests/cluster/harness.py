@@ -102,6 +102,7 @@ class LocalCluster:
             TICK,
             "--log-level",
             "warning",
+            *self.extra_args,
         ]
         log = open(self.root / f"store-{store_id}.log", "ab")  # noqa: SIM115
         self.procs[store_id] = subprocess.Popen(cmd, stdout=log, stderr=log)

@@ -181,3 +181,20 @@ def test_a_chain_of_splits_to_1000_regions_all_serving(make_cluster) -> None:
             timeout=60,
         )
         assert leaders
+
+
+def test_regions_split_by_size_under_writes(make_cluster) -> None:
+    c = make_cluster(3, 3, "--region-split-size", "4000", "--region-split-keys", "1000")
+    model = {}
+    with Client(c.endpoints(), timeout=20) as client:
+        for i in range(400):
+            key = b"s%05d" % ((i * 7919) % 100000)
+            model[key] = b"v" * 50
+            client.put(key, model[key])
+
+        def split_enough() -> bool:
+            return len(region_list(c)) >= 4
+
+        wait_for("size-based splits", split_enough, timeout=30)
+        assert dict(client.scan(b"", b"")) == model
+    assert_contiguous(region_list(c))

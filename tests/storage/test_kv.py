@@ -6,7 +6,7 @@ import pytest
 
 from multiraft.raft.errors import SnapshotOutOfDate
 from multiraft.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
-from multiraft.storage import Engine, PeerStorage, RegionState, kv
+from multiraft.storage import Engine, PeerStorage, RegionState, keys, kv
 
 CS = ConfState((1, 2, 3))
 
@@ -152,3 +152,39 @@ def test_applied_index_and_data_commit_together(tmp_path: Path) -> None:
         batch.commit()
     with Engine(path) as engine:
         assert (kv.get(engine, b"k"), PeerStorage(engine, 1).apply_state.applied_index) == (b"v", 1)
+
+
+def _sessions(engine: Engine, region_id: int) -> dict[bytes, bytes]:
+    prefix = keys.session_prefix(region_id)
+    with engine.read() as txn:
+        cur = txn.cursor()
+        out = {}
+        if cur.set_range(prefix):
+            for k, v in cur:
+                if not k.startswith(prefix):
+                    break
+                out[k[len(prefix) :]] = v
+    return out
+
+
+def test_snapshot_carries_the_regions_sessions_and_replaces_the_old_ones(engine: Engine) -> None:
+    ps = region(engine, 1, b"b", b"c")
+    batch = engine.batch()
+    for client in (7, 9):
+        batch.put(keys.session_prefix(1) + keys.pack_u64(client), b"session%d" % client)
+    batch.put(keys.session_prefix(2) + keys.pack_u64(7), b"other region")
+    batch.commit()
+    snap = ps.snapshot()
+    fresh = Path(engine.path).with_name("other")
+    with Engine(fresh) as other:
+        stale = other.batch()
+        stale.put(keys.session_prefix(1) + keys.pack_u64(3), b"stale")
+        stale.commit()
+        batch = other.batch()
+        kv.ingest_snapshot(batch, PeerStorage(other, 1), snap)
+        batch.commit()
+        assert _sessions(other, 1) == {
+            keys.pack_u64(7): b"session7",
+            keys.pack_u64(9): b"session9",
+        }
+        assert _sessions(other, 2) == {}
