@@ -35,7 +35,7 @@ from ..transport.zmq import Transport
 from .apply import Applier, bootstrap_region, load_sessions
 from .commands import SplitCommand, encode_split, err, ok
 from .peer import Handle, Peer, RaftSettings, ReadOp
-from .region import PeerMeta, Region
+from .region import VOTER, PeerMeta, Region
 from .service import Service
 from .session import SessionTable
 from .split_check import RegionSize, SplitPolicy, measure
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 STORE_META_KEY = b"\x00\x02"
 """Store-level metadata: msgpack [cluster_id, {store_id: addr}, next_local_id]."""
 SPLIT_SCANS_PER_ROUND = 4
+BALANCE_TICKS = 20
+"""Ticks between two leader-balance rounds (2 s at the default tick)."""
 GOSSIP_TICKS = 10
 """Ticks between two rounds of region gossip (1 s at the default tick)."""
 ID_BITS = 32
@@ -207,6 +209,8 @@ class Store:
         if self._ticks % GOSSIP_TICKS == 0:
             self._gossip()
             self._check_splits()
+        if self._ticks % BALANCE_TICKS == 0:
+            self._balance_leaders()
 
     def _gossip(self) -> None:
         """Tell every other store about the regions this store leads (newer
@@ -438,6 +442,36 @@ class Store:
                 )
                 self.propose_split(peer, split_at, None)
 
+    def _balance_leaders(self) -> None:
+        """Hand one leadership to the live store that leads the fewest regions
+        if this store leads at least two more than it. One move per round
+        and a gap of two keep it from oscillating."""
+        counts = {sid: 0 for sid in self._live_stores()}
+        for region in self.router.regions():
+            leader = self.leader_hint(region.id)
+            if leader in counts:
+                counts[leader] += 1
+        mine = counts.get(self.store_id, 0)
+        for peer in self.peers.values():
+            if not peer.is_leader() or peer.raw_node.raft.lead_transferee:
+                continue
+            targets = [p for p in peer.region.peers if p.store_id in counts and p.role == VOTER]
+            best = min(targets, key=lambda p: (counts[p.store_id], p.store_id))
+            if counts[best.store_id] + 2 <= mine:
+                log.info(
+                    "region %d: moving leadership to store %d (%d vs %d leaders)",
+                    peer.region.id,
+                    best.store_id,
+                    counts[best.store_id],
+                    mine,
+                )
+                peer.raw_node.transfer_leader(best.peer_id)
+                return
+
+    def _live_stores(self) -> list[int]:
+        horizon = time.monotonic() - 3 * self.config.raft.election_tick * self.config.tick_interval
+        return [s for s in self.stores if s == self.store_id or self.last_seen.get(s, 0) >= horizon]
+
     def regions_around(self, region: Region, key: bytes) -> list:
         """Current descriptors for a client with a stale view of `region`:
         the region itself and the one now holding `key`."""
@@ -466,14 +500,14 @@ class Store:
                 counts.setdefault(store_id, [0, 0])[0] += 1
             if leader is not None:
                 counts.setdefault(leader, [0, 0])[1] += 1
-        horizon = time.monotonic() - 3 * self.config.raft.election_tick * self.config.tick_interval
+        live = set(self._live_stores())
         stores = [
             {
                 "id": sid,
                 "addr": self.stores.get(sid, ""),
                 "regions": c[0],
                 "leaders": c[1],
-                "up": sid == self.store_id or self.last_seen.get(sid, 0) >= horizon,
+                "up": sid in live,
             }
             for sid, c in sorted(counts.items())
         ]
