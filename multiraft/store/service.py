@@ -128,6 +128,7 @@ class Service:
             return
         cmd = WriteCommand(OPS[req.op], *ids, peer.region.epoch.version, key, first, second)
         peer.writes.append((cmd, handle))
+        self.store.touch(peer)
 
     def _read(self, req: Request, handle: Handle) -> None:
         a = req.args
@@ -146,6 +147,7 @@ class Service:
         peer = self._peer_for(a, op.key, handle)
         if peer is not None:
             peer.reads.append((op, handle))
+            self.store.touch(peer)
 
     # -- cluster view ------------------------------------------------------
 
@@ -175,6 +177,7 @@ class Service:
             )
             return
         peer.raw_node.transfer_leader(meta.peer_id)
+        self.store.touch(peer)
         self.reply(handle, ok())
 
     def _split(self, req: Request, handle: Handle) -> None:

@@ -100,6 +100,8 @@ class Store:
         self.stores: dict[int, str] = dict(stores)
         self._next_id: int = next_id
         self.router = RegionRouter()
+        self._active: set[int] = set()
+        """Regions that got input since the last turn."""
         self.peers: dict[int, Peer] = {}
         for region, storage in self._load_regions():
             self._add_peer(region, storage, load_sessions(self.engine, region.id))
@@ -169,6 +171,7 @@ class Store:
         peer = Peer(self.store_id, region, storage, sessions, self.config.raft)
         self.peers[region.id] = peer
         self.router.update(region)
+        self.touch(peer)
         return peer
 
     def alloc_ids(self, n: int) -> list[int]:
@@ -189,22 +192,28 @@ class Store:
     def run(self) -> None:
         tick = self.config.tick_interval
         next_tick = time.monotonic() + tick
+        busy = False
         try:
             while not self._stopping:
-                wait_ms = max(0, int((next_tick - time.monotonic()) * 1000))
+                wait_ms = 0 if busy else max(0, int((next_tick - time.monotonic()) * 1000))
                 for identity, frame in self.transport.recv_all(wait_ms):
                     self._on_frame(identity, frame)
                 now = time.monotonic()
                 if now >= next_tick:
                     self._tick()
                     next_tick = max(next_tick + tick, now)
-                self.turn()
+                busy = self.turn()
         finally:
             self.close()
+
+    def touch(self, peer: Peer) -> None:
+        """`peer` got input this turn: it may have work for turn() to do."""
+        self._active.add(peer.region.id)
 
     def _tick(self) -> None:
         for peer in self.peers.values():
             peer.raw_node.tick()
+        self._active.update(self.peers)
         self._ticks += 1
         if self._ticks % GOSSIP_TICKS == 0:
             self._gossip()
@@ -230,14 +239,23 @@ class Store:
             if self.router.update(region) or self.router.get(region.id) == region:
                 self.router.set_leader(region.id, leader)
 
-    def turn(self) -> None:
-        """Steps 3-6 of the loop: propose, persist once, send, apply, answer."""
-        for peer in self.peers.values():
+    def turn(self) -> bool:
+        """Steps 3-6 of the loop for the regions that got input: propose,
+        persist once, send, apply, answer. Returns whether some region has
+        more to do at once (e.g. a leader that commits once its own append
+        is persisted)."""
+        active = [self.peers[r] for r in self._active if r in self.peers]
+        self._active = set()
+        for peer in active:
             peer.propose_pending(self._reply)
-        readies = [(p, p.raw_node.ready()) for p in self.peers.values() if p.raw_node.has_ready()]
+        readies = [(p, p.raw_node.ready()) for p in active if p.raw_node.has_ready()]
         if readies:
             self._handle_readies(readies)
         self._flush_replies()
+        for peer, _ in readies:
+            if peer.raw_node.has_ready():
+                self.touch(peer)
+        return bool(self._active)
 
     def _handle_readies(self, readies: list[tuple[Peer, Ready]]) -> None:
         batch = self.engine.batch()
@@ -347,6 +365,7 @@ class Store:
             if peer is None or item.message.to != peer.peer_id:
                 log.debug("no peer for region %d message to %d", item.region_id, item.message.to)
                 continue
+            self.touch(peer)
             try:
                 peer.raw_node.step(item.message)
             except RaftError as e:
@@ -392,6 +411,7 @@ class Store:
             frame = codec.encode_peer_batch(codec.PeerBatch(self.cluster_id, self.store_id, items))
             delivered = self.transport.send_to_store(store, frame)
             for peer, m in pairs:
+                self.touch(peer)
                 if not delivered:
                     peer.raw_node.report_unreachable(m.to)
                 if m.type == MessageType.SNAP:
@@ -418,6 +438,7 @@ class Store:
         ids = self.alloc_ids(1 + len(peer.region.peers))
         cmd = SplitCommand(peer.region.epoch.version, key, ids[0], ids[1:])
         peer.propose_admin(encode_split(cmd), handle, self._reply)
+        self.touch(peer)
 
     def _check_splits(self) -> None:
         """Split-check the regions this store leads; at most a few exact
@@ -466,6 +487,7 @@ class Store:
                     mine,
                 )
                 peer.raw_node.transfer_leader(best.peer_id)
+                self.touch(peer)
                 return
 
     def _live_stores(self) -> list[int]:
