@@ -33,6 +33,12 @@ class CommandFailed(click.ClickException):
     exit_code = EXIT_FAILED
 
 
+class BadInput(click.ClickException):
+    """The cluster refused the request as malformed: exit 2 with one line."""
+
+    exit_code = EXIT_USAGE
+
+
 class Negative(click.ClickException):
     """A well-formed negative answer (absent key, failed compare): exit 1."""
 
@@ -75,7 +81,7 @@ def connect(cluster: str | None, timeout: float) -> Iterator[Client]:
         with client:
             yield client
     except errors.InvalidRequest as e:
-        raise click.UsageError(f"invalid request: {e}") from None
+        raise BadInput(f"InvalidRequest: {e}") from None
     except errors.MultiraftError as e:
         raise CommandFailed(f"{type(e).__name__}: {e}") from None
 

@@ -63,10 +63,10 @@ class Op:
 
     def failure(self) -> MultiraftError:
         """The error to raise once the deadline passed."""
-        if self.unknown or self.last_error is None:
-            return Timeout(
-                f"{self.name}: no definite answer in time; it may or may not have applied"
-            )
+        if self.unknown:
+            return Timeout(f"{self.name}: no answer in time; it may or may not have applied")
+        if self.last_error is None:
+            return Timeout(f"{self.name}: no answer in time")
         return self.last_error
 
 

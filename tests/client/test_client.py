@@ -294,3 +294,14 @@ def test_async_client_is_bound_to_its_first_loop(store1: FakeStore) -> None:
             await c.close()
 
     asyncio.run(other_loop())
+
+
+def test_dead_leader_fails_over_to_another_voter(cluster: Cluster, store2: FakeStore) -> None:
+    cluster.stores[1] = free_port_addr()
+    cluster.regions = [(region(1, stores=(1, 2)), 1)]
+    with Client([store2.addr], timeout=3.0, **FAST) as c:
+        t0 = time.monotonic()
+        c.put(b"k", b"v")
+        c.put(b"k2", b"v")  # the dead store is now a suspect: straight to store 2
+        assert time.monotonic() - t0 < 0.6
+    assert len(store2.ops("put")) == 2
