@@ -68,11 +68,13 @@ class Applier:
                 continue
             results = self._apply_normal(peer, e) if e.data else []
             handles = peer.take_proposal(e.index, e.term, self.reply)
-            if handles:
-                if len(results) != len(handles):
-                    results = [err("StoreError", f"entry {e.index} could not be applied")] * len(
-                        handles
-                    )
+            if handles and len(results) != len(handles):
+                # Never expected: the entry is not the one we proposed. What
+                # happened is unknown, so no answer: the clients retry.
+                log.error(
+                    "region %d: entry %d does not match its proposal", peer.region.id, e.index
+                )
+            elif handles:
                 for h, res in zip(handles, results, strict=True):
                     self.reply(h, res)
         if entries:

@@ -72,6 +72,9 @@ class Peer:
             max_size_per_msg=settings.max_size_per_msg,
             pre_vote=True,
             check_quorum=True,
+            # A proposal must land in our own log, or its (index, term) would
+            # name someone else's entry: a follower refuses instead of forwarding.
+            disable_proposal_forwarding=True,
         )
         self.raw_node = RawNode(config, storage)
         self.writes: list[tuple[WriteCommand, Handle]] = []
@@ -151,6 +154,13 @@ class Peer:
         for reads in self.read_waits.values():
             self._refuse([h for _, h in reads], reply, "leadership lost before the read")
         self.read_waits.clear()
+
+    def forget_proposals_upto(self, index: int) -> None:
+        """A snapshot covered these entries without applying them one by one:
+        whether ours were among them is unknown, so they get no answer (the
+        client retries with the same seq, and the session table answers)."""
+        while self.proposals and self.proposals[0][0] <= index:
+            self.proposals.popleft()
 
     def take_proposal(self, index: int, term: int, reply: Any) -> list[Handle] | None:
         """The handles waiting on entry (index, term), if it is ours.

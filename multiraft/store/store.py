@@ -283,6 +283,7 @@ class Store:
             if not rd.snapshot.is_empty():
                 peer.sessions = load_sessions(self.engine, peer.region.id)
                 peer.size = RegionSize()
+                peer.forget_proposals_upto(rd.snapshot.metadata.index)
             self._after_ready(peer, rd)
         for parent, region, storage, sessions in applier.splits:
             self._start_split_peer(parent, region, storage, sessions)

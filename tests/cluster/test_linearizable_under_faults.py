@@ -1,0 +1,99 @@
+"""Concurrent clients against a 3-store cluster while stores are killed,
+paused and restarted and regions split: every key's history must be
+linearizable, with Timeout meaning "may or may not have happened"."""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import threading
+import time
+
+import pytest
+
+from multiraft import Client
+from multiraft.errors import MultiraftError, Timeout
+
+from .linearizability import Op, check_history
+
+KEYS = [b"lin-%d" % i for i in range(6)]
+
+
+def client_worker(endpoints: list[str], seed: int, stop: threading.Event, out: list[Op]) -> None:
+    rng = random.Random(seed)
+    with Client(endpoints, timeout=8) as client:
+        n = 0
+        while not stop.is_set():
+            key = rng.choice(KEYS)
+            kind = rng.choices(["get", "put", "cas", "delete"], [4, 3, 3, 1])[0]
+            n += 1
+            value = b"%d-%d" % (seed, n)
+            arg = None
+            start = time.monotonic()
+            try:
+                if kind == "get":
+                    result = client.get(key)
+                elif kind == "put":
+                    arg, result = value, client.put(key, value)
+                elif kind == "delete":
+                    result = client.delete(key)
+                else:
+                    arg = (client.get(key), value)
+                    start = time.monotonic()
+                    result = client.cas(key, *arg)
+                end = time.monotonic()
+            except Timeout:
+                end, result = math.inf, None
+            except MultiraftError:
+                continue  # a definite refusal: it did not happen
+            out.append(Op(key, kind, start, end, arg, result))
+
+
+def nemesis(cluster, seed: int, stop: threading.Event) -> None:
+    rng = random.Random(seed)
+    with Client(cluster.endpoints(), timeout=8) as admin:
+        while not stop.is_set():
+            victim = rng.choice(cluster.ids)
+            action = rng.choice(["kill", "pause", "split"])
+            if action == "kill":
+                cluster.kill(victim)
+                stop.wait(rng.uniform(0.3, 1.0))
+                cluster.start(victim)
+            elif action == "pause":
+                proc = cluster.procs[victim]
+                proc.send_signal(signal.SIGSTOP)
+                stop.wait(rng.uniform(0.3, 1.5))
+                proc.send_signal(signal.SIGCONT)
+            else:
+                try:
+                    admin.split(rng.choice(KEYS) + b"~")
+                except MultiraftError:
+                    pass
+            stop.wait(rng.uniform(0.5, 1.5))
+
+
+@pytest.mark.slow
+def test_histories_are_linearizable_under_kills_pauses_and_splits(make_cluster) -> None:
+    c = make_cluster(3)
+    stop = threading.Event()
+    histories: list[list[Op]] = [[] for _ in range(4)]
+    workers = [
+        threading.Thread(target=client_worker, args=(c.endpoints(), i, stop, histories[i]))
+        for i in range(4)
+    ]
+    chaos = threading.Thread(target=nemesis, args=(c, 99, stop))
+    for t in [*workers, chaos]:
+        t.start()
+    try:
+        time.sleep(15)
+    finally:
+        stop.set()
+        for t in [*workers, chaos]:
+            t.join(timeout=60)
+        for i in c.ids:  # leave no store paused
+            c.procs[i].send_signal(signal.SIGCONT)
+    ops = [op for h in histories for op in h]
+    completed = [op for op in ops if not op.unknown]
+    assert len(completed) > 200, f"too little progress: {len(completed)} ops"
+    assert check_history(ops) == []
