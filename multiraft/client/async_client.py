@@ -35,6 +35,7 @@ from ..errors import (
     Timeout,
 )
 from ..store.region import VOTER, Region
+from ..store.router import RegionRouter
 from ..transport import codec
 from ..transport.codec import Reply, Request
 from .connection import Connection, PendingTable, endpoint, parse_cluster
@@ -47,7 +48,6 @@ from .limits import (
     check_value,
 )
 from .retry import Op, decode_error, region_or_none
-from .router import RouteCache
 
 ATTEMPT_TIMEOUT = 1.0
 """How long one attempt waits for its reply before retrying (same seq)."""
@@ -82,7 +82,7 @@ class AsyncClient:
         self.timeout = float(timeout)
         self._attempt_timeout = float(attempt_timeout)
         self.client_id = secrets.randbits(63) or 1
-        self.routes = RouteCache()
+        self.routes = RegionRouter()
         self._ctx = zmq.asyncio.Context()
         self._conns: dict[str, Connection] = {}
         self._pending: PendingTable = {}

@@ -25,7 +25,6 @@ from typing import Any
 
 import msgpack
 
-from ..client.router import RouteCache as RegionRouter
 from ..raft import MessageType, RaftError, Ready, SnapshotStatus, StateType
 from ..storage import keys, kv
 from ..storage.engine import Engine, WriteBatch
@@ -36,6 +35,7 @@ from .apply import Applier, bootstrap_region, load_sessions
 from .commands import SplitCommand, encode_split, err, ok
 from .peer import Handle, Peer, RaftSettings, ReadOp
 from .region import VOTER, PeerMeta, Region
+from .router import RegionRouter
 from .service import Service
 from .session import SessionTable
 from .split_check import RegionSize, SplitPolicy, measure

@@ -1,5 +1,6 @@
-"""The client's route cache: which region owns a key, who leads it, where
-each store listens.
+"""RegionRouter: which region owns a key, who leads it, where each store
+listens. The client's route cache and every store's region directory are
+both one of these.
 
 Regions are kept sorted by start key in two parallel lists so a lookup is one
 bisect. Descriptors arrive from many places (directory replies, error
@@ -15,7 +16,7 @@ from bisect import bisect_left, bisect_right
 from ..store.region import Region
 
 
-class RouteCache:
+class RegionRouter:
     """Sorted, non-overlapping regions + leader hints + store addresses."""
 
     def __init__(self) -> None:

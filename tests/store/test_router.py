@@ -1,4 +1,4 @@
-"""RouteCache: lookups by bisect, newer-epoch-wins updates, no overlaps."""
+"""RegionRouter: lookups by bisect, newer-epoch-wins updates, no overlaps."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multiraft.client.router import RouteCache
 from multiraft.store.region import Epoch, Region
+from multiraft.store.router import RegionRouter
 
 
 def r(rid: int, start: bytes, end: bytes, version: int = 1, conf_ver: int = 1) -> Region:
     return Region(rid, start, end, Epoch(version, conf_ver))
 
 
-def check_invariants(cache: RouteCache) -> None:
+def check_invariants(cache: RegionRouter) -> None:
     regions = cache.regions()
     for a, b in itertools.pairwise(regions):
         assert a.start < b.start
@@ -25,12 +25,12 @@ def check_invariants(cache: RouteCache) -> None:
         assert cache.get(x.id) is x
 
 
-def linear_lookup(cache: RouteCache, key: bytes) -> Region | None:
+def linear_lookup(cache: RegionRouter, key: bytes) -> Region | None:
     return next((x for x in cache.regions() if x.contains(key)), None)
 
 
 def test_lookup_empty_and_single() -> None:
-    cache = RouteCache()
+    cache = RegionRouter()
     assert cache.lookup(b"a") is None
     whole = r(1, b"", b"")
     assert cache.update(whole)
@@ -39,7 +39,7 @@ def test_lookup_empty_and_single() -> None:
 
 
 def test_split_replaces_parent_and_keeps_left_leader() -> None:
-    cache = RouteCache()
+    cache = RegionRouter()
     cache.update(r(1, b"", b""))
     cache.set_leader(1, 7)
     left, right = r(1, b"", b"m", 2), r(2, b"m", b"", 2)
@@ -56,7 +56,7 @@ def test_split_replaces_parent_and_keeps_left_leader() -> None:
 
 
 def test_stale_descriptor_is_refused() -> None:
-    cache = RouteCache()
+    cache = RegionRouter()
     cache.update(r(1, b"", b"m", 2))
     cache.update(r(2, b"m", b"", 2))
     assert not cache.update(r(1, b"", b"", 1))  # same id, older epoch
@@ -66,7 +66,7 @@ def test_stale_descriptor_is_refused() -> None:
 
 
 def test_remove_and_clear() -> None:
-    cache = RouteCache()
+    cache = RegionRouter()
     cache.update(r(1, b"", b"m"))
     cache.update(r(2, b"m", b""))
     cache.set_leader(2, 1)
@@ -110,7 +110,7 @@ def histories(draw: st.DrawFn) -> tuple[list[Region], list[Region]]:
 @given(histories(), st.randoms(use_true_random=False), st.lists(st.binary(max_size=3), max_size=20))
 def test_random_updates_keep_ranges_sorted_and_disjoint(h, rnd, probes) -> None:
     history, current = h
-    cache = RouteCache()
+    cache = RegionRouter()
     feed = rnd.sample(history, rnd.randint(0, len(history)))
     for reg in feed:
         cache.update(reg)
