@@ -91,6 +91,11 @@ def status(as_json: bool, cluster: str | None, timeout: float, hex_: bool) -> No
     """Print the stores (address, up, regions, leaders) and the regions."""
     with connect(cluster, timeout) as c:
         st = c.status()
+    print_status(st, as_json, hex_)
+
+
+def print_status(st: dict, as_json: bool = False, hex_: bool = False) -> None:
+    """Print what `Client.status()` returned, as tables or JSON."""
     entries = sorted(st["regions"], key=lambda e: e[0].start)
     if as_json:
         regions = [r.to_json(leader, hex_keys=hex_) for r, leader in entries]

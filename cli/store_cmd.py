@@ -12,6 +12,9 @@ from pathlib import Path
 
 import click
 
+from cli.region import print_status
+from multiraft import Client
+from multiraft.errors import MultiraftError
 from multiraft.storage.errors import StorageError
 from multiraft.store.split_check import SplitPolicy
 from multiraft.store.store import Store, StoreConfig, StoreError
@@ -116,6 +119,23 @@ def start(
     s.run()
 
 
+def show_when_ready(endpoints: str, timeout: float = 30.0) -> None:
+    """Print the stores' state once every region has a leader (bounded wait)."""
+    deadline = time.monotonic() + timeout
+    with Client(endpoints, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            try:
+                st = client.status()
+            except MultiraftError:
+                time.sleep(0.2)
+                continue
+            if st["regions"] and all(leader for _, leader in st["regions"]):
+                print_status(st)
+                return
+            time.sleep(0.2)
+    click.echo(f"the cluster has no leader after {timeout:.0f} s; see the stores' logs", err=True)
+
+
 @click.group()
 def cluster() -> None:
     """Run a local cluster of store processes."""
@@ -156,7 +176,9 @@ def up(stores: int, data_dir: str, base_port: int, replicas: int) -> None:
         ]
         procs.append(subprocess.Popen(cmd))
         click.echo(f"store {sid}: {addr} (pid {procs[-1].pid})")
-    click.echo(f"MULTIRAFT_CLUSTER={','.join(members.values())}")
+    endpoints = ",".join(members.values())
+    click.echo(f"MULTIRAFT_CLUSTER={endpoints}")
+    show_when_ready(endpoints)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     try:
