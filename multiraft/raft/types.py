@@ -118,7 +118,7 @@ _DATA = itemgetter(3)
 
 
 def entries_size(ents: list[Entry]) -> int:
-    return sum(len(e.data) + 12 for e in ents)
+    return 12 * len(ents) + sum(map(len, map(_DATA, ents)))
 
 
 def limit_size(ents: list[Entry], max_size: int) -> list[Entry]:
