@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .bench import bench
 from .kv import kv
 from .region import region, status
 from .store_cmd import cluster, store
@@ -72,6 +73,7 @@ main.add_command(cluster)
 main.add_command(kv)
 main.add_command(region)
 main.add_command(status)
+main.add_command(bench)
 
 
 if __name__ == "__main__":

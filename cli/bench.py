@@ -1,0 +1,118 @@
+"""`multiraft bench`: load a cluster and report throughput and latency.
+
+Without --cluster it brings up its own 3-store cluster (fsync on, 3
+replicas) in a temp dir and removes it afterwards, so one command gives a
+number anyone can reproduce.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from multiraft.bench.report import ProgressView, render
+from multiraft.bench.runner import BenchConfig, run_bench
+from multiraft.bench.workload import DISTRIBUTIONS, WORKLOADS
+from multiraft.client.connection import parse_cluster
+from multiraft.errors import MultiraftError
+
+from .common import CommandFailed
+
+POSITIVE = click.IntRange(min=1)
+DEFAULT_REGIONS = 16
+
+
+@click.command()
+@click.option("--workload", type=click.Choice(WORKLOADS), default="put", show_default=True)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds to measure (after --warmup).",
+)
+@click.option("--ops", type=POSITIVE, default=None, help="Measure this many ops instead.")
+@click.option("--warmup", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option(
+    "--regions",
+    type=POSITIVE,
+    default=None,
+    help="Pre-split into this many regions [default: 16 on the local cluster; "
+    "with --cluster, no split unless given].",
+)
+@click.option(
+    "--clients",
+    type=POSITIVE,
+    default=64,
+    show_default=True,
+    help="Requests in flight, over all processes.",
+)
+@click.option(
+    "--processes", type=POSITIVE, default=2, show_default=True, help="Load-generator processes."
+)
+@click.option("--value-size", type=click.IntRange(min=0), default=100, show_default=True)
+@click.option("--keys", type=POSITIVE, default=100_000, show_default=True, help="Key count.")
+@click.option(
+    "--distribution", type=click.Choice(DISTRIBUTIONS), default="uniform", show_default=True
+)
+@click.option(
+    "--read-ratio",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Share of gets in the mixed workload.",
+)
+@click.option(
+    "--scan-limit",
+    type=POSITIVE,
+    default=10,
+    show_default=True,
+    help="Rows per scan in the scan workload.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Per-operation client timeout, retries included.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option(
+    "--cluster",
+    metavar="HOST:PORT[,...]",
+    help="Drive this cluster instead of starting a local one.",
+)
+def bench(
+    workload: str, duration: float, ops: int | None, warmup: float, regions: int | None,
+    clients: int, processes: int, value_size: int, keys: int, distribution: str,
+    read_ratio: float, scan_limit: int, timeout: float, as_json: bool,
+    cluster: str | None,
+) -> None:  # fmt: skip
+    """Load the cluster with WORKLOAD and print ops/s and latency percentiles."""
+    endpoints = _endpoints(cluster)
+    cfg = BenchConfig(
+        workload=workload, duration=None if ops else duration, ops=ops,
+        regions=regions or DEFAULT_REGIONS, split=endpoints is None or regions is not None,
+        clients=clients, processes=processes, value_size=value_size, keys=keys,
+        distribution=distribution, read_ratio=read_ratio, warmup=warmup,
+        scan_limit=scan_limit, timeout=timeout,
+    )  # fmt: skip
+    with ProgressView(cfg.duration, cfg.ops) as view:
+        try:
+            result = run_bench(cfg, endpoints, progress=view.update, log=view.log)
+        except (MultiraftError, RuntimeError, TimeoutError) as e:
+            raise CommandFailed(f"{type(e).__name__}: {e}") from None
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        render(result)
+
+
+def _endpoints(cluster: str | None) -> list[str] | None:
+    if cluster is None:
+        return None
+    try:
+        return parse_cluster(cluster)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--cluster'") from None

@@ -1,0 +1,60 @@
+"""Latency histograms that cross process boundaries: each worker records into
+its own HDR histogram (microseconds, 3 significant digits) and ships it back
+encoded; the parent merges them, so percentiles are exact over all workers
+instead of averages of per-worker percentiles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 120_000_000
+"""Two minutes: anything slower is clamped (the client times out long before)."""
+SIGNIFICANT_DIGITS = 3
+
+
+class Latencies:
+    """An HDR histogram of operation latencies, recorded in microseconds."""
+
+    def __init__(self, hist: HdrHistogram | None = None) -> None:
+        self.hist = hist or HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+    def record(self, seconds: float) -> None:
+        us = int(seconds * 1e6)
+        self.hist.record_value(min(max(us, LOWEST_US), HIGHEST_US))
+
+    @property
+    def count(self) -> int:
+        return int(self.hist.get_total_count())
+
+    def encode(self) -> bytes:
+        """A compact, picklable form (HdrHistogram's own wire encoding)."""
+        return bytes(self.hist.encode())
+
+    @classmethod
+    def decode(cls, data: bytes) -> Latencies:
+        return cls(HdrHistogram.decode(data))
+
+    @classmethod
+    def merge(cls, parts: Iterable[Latencies | bytes]) -> Latencies:
+        """One histogram holding every value of `parts`."""
+        out = cls()
+        for part in parts:
+            other = cls.decode(part) if isinstance(part, bytes) else part
+            if other.count:
+                out.hist.add(other.hist)
+        return out
+
+    def summary_ms(self) -> dict[str, float]:
+        """p50 / p99 / p99.9 / max in milliseconds (zeros when empty)."""
+        if not self.count:
+            return {"p50": 0.0, "p99": 0.0, "p999": 0.0, "max": 0.0}
+        pct = self.hist.get_value_at_percentile
+        return {
+            "p50": round(pct(50) / 1000, 3),
+            "p99": round(pct(99) / 1000, 3),
+            "p999": round(pct(99.9) / 1000, 3),
+            "max": round(self.hist.get_max_value() / 1000, 3),
+        }

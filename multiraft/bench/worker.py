@@ -1,0 +1,226 @@
+"""One load-generator process: an AsyncClient with many coroutines, each
+issuing one operation after another, so `clients` requests are in flight at
+once over the client's one socket per store. Several of these run side by
+side (multiprocessing) so that the generator is not the bottleneck.
+
+Each process records latencies of the operations that complete inside the
+measuring window (after the warmup) into its own histogram, and its CPU
+seconds over that window; the parent merges them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..client import AsyncClient
+from .histogram import Latencies
+from .workload import KeyChooser, OpMix, key_of
+
+START_TIMEOUT = 120.0
+"""Seconds a worker waits for the go signal (all siblings ready) before giving up."""
+DRAIN_GRACE = 5.0
+"""Seconds past the window (beyond the client timeout) to wait for stragglers."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything one worker process needs (picklable for spawn)."""
+
+    index: int
+    cluster: tuple[str, ...]
+    workload: str
+    keys: int
+    clients: int
+    value_size: int
+    distribution: str = "uniform"
+    read_ratio: float = 0.5
+    warmup: float = 0.0
+    duration: float | None = 10.0
+    ops: int | None = None
+    scan_limit: int = 10
+    seed: int = 0
+    timeout: float = 10.0
+
+
+@dataclass
+class WorkerResult:
+    """What a worker sends back: counts, errors, encoded latencies, CPU."""
+
+    index: int
+    ops: int = 0
+    window_s: float = 0.0
+    cpu_s: float = 0.0
+    errors: Counter[str] = field(default_factory=Counter)
+    cas_misses: int = 0
+    latencies: bytes = b""
+
+
+def preload_value(index: int, size: int) -> bytes:
+    """The value preloading gives key `index`: deterministic, `size` bytes,
+    so a cas workload knows what to expect without reading first."""
+    seed = b"v%d." % index
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+class Window:
+    """The measuring window: after `warmup` seconds, for `duration` seconds
+    (or until the op quota is used when duration is None)."""
+
+    def __init__(self, warmup: float, duration: float | None) -> None:
+        self.t0 = time.monotonic() + warmup
+        self.t1 = None if duration is None else self.t0 + duration
+
+    def open(self, now: float) -> bool:
+        return now >= self.t0
+
+    def over(self, now: float) -> bool:
+        return self.t1 is not None and now >= self.t1
+
+
+class Load:
+    """The coroutines of one worker and what they measured."""
+
+    def __init__(self, spec: WorkerSpec, client: AsyncClient, progress: Any) -> None:
+        self.spec = spec
+        self.client = client
+        self.progress = progress
+        self.mix = OpMix(spec.workload, spec.read_ratio)
+        self.keys = KeyChooser(spec.keys, spec.distribution, seed=spec.seed)
+        self.rng = random.Random(spec.seed)
+        self.value = os.urandom(spec.value_size)
+        self.lat = Latencies()
+        self.result = WorkerResult(spec.index)
+        self.quota = spec.ops
+        self.guess: dict[int, bytes] = {}
+        self.cas_seq = 0
+
+    async def run(self) -> WorkerResult:
+        window = Window(self.spec.warmup, self.spec.duration)
+        cpu = asyncio.create_task(self._cpu_at(window.t0))
+        await asyncio.gather(*(self._client_loop(window) for _ in range(self.spec.clients)))
+        start_cpu = await cpu
+        end = time.monotonic()
+        self.result.cpu_s = _cpu_now() - start_cpu
+        self.result.window_s = (window.t1 or end) - window.t0 if end > window.t0 else 0.0
+        self.result.latencies = self.lat.encode()
+        return self.result
+
+    async def _cpu_at(self, t0: float) -> float:
+        await asyncio.sleep(max(0.0, t0 - time.monotonic()))
+        return _cpu_now()
+
+    async def _client_loop(self, window: Window) -> None:
+        while True:
+            now = time.monotonic()
+            if window.over(now):
+                return
+            measured = window.open(now)
+            if measured and self.quota is not None:
+                if self.quota <= 0:
+                    return
+                self.quota -= 1
+            error = await self._one_op()
+            done = time.monotonic()
+            if not measured or (window.t1 is not None and done > window.t1):
+                continue
+            if error is None:
+                self.lat.record(done - now)
+                self.result.ops += 1
+                self.progress[self.spec.index] = self.result.ops
+            else:
+                self.result.errors[error] += 1
+
+    async def _one_op(self) -> str | None:
+        """Run one operation; returns the error kind or None."""
+        op = self.mix.next_op(self.rng)
+        try:
+            if op == "put":
+                await self.client.put(self.keys.key(), self.value)
+            elif op == "get":
+                await self.client.get(self.keys.key())
+            elif op == "scan":
+                await self.client.scan(self.keys.key(), b"", limit=self.spec.scan_limit)
+            else:
+                await self._cas()
+        except Exception as e:  # noqa: BLE001 - every failure is counted by kind
+            return type(e).__name__
+        return None
+
+    async def _cas(self) -> None:
+        """Compare against the last value this worker saw for the key; on a
+        miss (another worker changed it) count it and learn the new value."""
+        i = self.keys.index()
+        key = key_of(i)
+        expected = self.guess.get(i, preload_value(i, self.spec.value_size))
+        self.cas_seq += 1
+        new = (b"c%d.%d." % (self.spec.index, self.cas_seq) + self.value)[: self.spec.value_size]
+        if await self.client.cas(key, expected, new):
+            self.guess[i] = new
+            return
+        self.result.cas_misses += 1
+        current = await self.client.get(key)
+        if current is not None:
+            self.guess[i] = current
+
+
+def _cpu_now() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+async def _main(spec: WorkerSpec, progress: Any, start: tuple[Any, Any]) -> WorkerResult:
+    ready, go = start
+    async with AsyncClient(list(spec.cluster), timeout=spec.timeout) as client:
+        await client.regions()  # warm the route cache before the clock starts
+        with ready.get_lock():
+            ready.value += 1
+        loop = asyncio.get_running_loop()
+        if not await loop.run_in_executor(None, go.wait, START_TIMEOUT):
+            raise TimeoutError("no go signal from the parent")
+        load = Load(spec, client, progress)
+        limit = _run_limit(spec)
+        async with asyncio.timeout(limit):
+            return await load.run()
+
+
+def _run_limit(spec: WorkerSpec) -> float | None:
+    """A bound on a duration run (ops runs are bounded by the caller)."""
+    if spec.duration is None:
+        return None
+    return spec.warmup + spec.duration + spec.timeout + DRAIN_GRACE
+
+
+def run_worker(spec: WorkerSpec, progress: Any, start: tuple[Any, Any], results: Any) -> None:
+    """Process entry point: say ready, wait for the go signal, run the load,
+    and put a WorkerResult (or the error text) on `results`."""
+    try:
+        results.put(asyncio.run(_main(spec, progress, start)))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides
+        results.put(f"worker {spec.index}: {type(e).__name__}: {e}")
+
+
+async def _preload(cluster: tuple[str, ...], lo: int, hi: int, size: int, clients: int) -> int:
+    async with AsyncClient(list(cluster), timeout=30.0) as client:
+        await client.regions()
+        todo = iter(range(lo, hi))
+
+        async def one_client() -> None:
+            for i in todo:
+                await client.put(key_of(i), preload_value(i, size))
+
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+    return hi - lo
+
+
+def preload_worker(spec: tuple[tuple[str, ...], int, int, int, int], results: Any) -> None:
+    """Process entry point: write keys [lo, hi) with their preload values."""
+    try:
+        results.put(asyncio.run(_preload(*spec)))
+    except BaseException as e:  # noqa: BLE001
+        results.put(f"preload {spec[1]}-{spec[2]}: {type(e).__name__}: {e}")
