@@ -25,6 +25,9 @@ class Config:
     """The last applied index when (re)starting; entries up to it are not handed out again."""
     max_size_per_msg: int = 1024 * 1024
     max_committed_size_per_ready: int = NO_LIMIT
+    max_uncommitted_entries_size: int = NO_LIMIT
+    """A leader drops proposals once this many bytes of entry data are
+    appended but not yet committed (bounds memory when followers fall behind)."""
     max_inflight_msgs: int = 256
     check_quorum: bool = False
     pre_vote: bool = False
@@ -42,6 +45,8 @@ class Config:
             raise ConfigInvalid("election_tick must be greater than heartbeat_tick")
         if self.max_inflight_msgs <= 0:
             raise ConfigInvalid("max_inflight_msgs must be greater than 0")
+        if self.max_uncommitted_entries_size <= 0:
+            raise ConfigInvalid("max_uncommitted_entries_size must be greater than 0")
         if self.max_size_per_msg <= 0:
             raise ConfigInvalid("max_size_per_msg must be greater than 0")
         if self.read_only_option == ReadOnlyOption.LEASE_BASED and not self.check_quorum:

@@ -53,6 +53,8 @@ class Raft:
         self.id = config.id
         self.raft_log = RaftLog(storage, config.max_committed_size_per_ready)
         self.max_msg_size = config.max_size_per_msg
+        self.max_uncommitted_size = config.max_uncommitted_entries_size
+        self.uncommitted_size = 0
         self.prs = ProgressTracker(config.max_inflight_msgs)
         self.check_quorum = config.check_quorum
         self.pre_vote = config.pre_vote
@@ -274,6 +276,7 @@ class Raft:
             if node_id == self.id:
                 pr.match = self._stable_last_index()
         self.pending_conf_index = 0
+        self.uncommitted_size = 0
         self.pending_read_index_messages = []
         self.read_only.reset()
 
@@ -332,6 +335,12 @@ class Raft:
         if unstable.snapshot is not None:
             return 0
         return unstable.offset - 1
+
+    def reduce_uncommitted_size(self, ents: list[Entry]) -> None:
+        """Committed entries no longer count against max_uncommitted_entries_size."""
+        if self.uncommitted_size:
+            size = sum(len(e.data) for e in ents)
+            self.uncommitted_size = max(0, self.uncommitted_size - size)
 
     def maybe_commit(self) -> bool:
         return self.raft_log.maybe_commit(self.prs.committed(), self.term)
@@ -585,6 +594,13 @@ class Raft:
         if self.lead_transferee != NONE:
             raise ProposalDropped(f"leadership is being transferred to {self.lead_transferee}")
         ents = list(m.entries)
+        size = sum(len(e.data) for e in ents)
+        if self.uncommitted_size and self.uncommitted_size + size > self.max_uncommitted_size:
+            raise ProposalDropped(
+                f"{self.uncommitted_size} bytes are waiting to commit (limit "
+                f"{self.max_uncommitted_size})"
+            )
+        self.uncommitted_size += size
         for i, e in enumerate(ents):
             if e.type == EntryType.CONF_CHANGE:
                 if self.pending_conf_index > self.raft_log.applied:
@@ -737,7 +753,7 @@ class Raft:
                 self.prs.add_voter(cc.node_id, next_index)
             elif cc.type == ConfChangeType.ADD_LEARNER_NODE:
                 self.prs.add_learner(cc.node_id, next_index)
-            else:
+            elif cc.type == ConfChangeType.REMOVE_NODE:
                 self.prs.remove(cc.node_id)
             self._switch_to_config()
         return self.prs.conf_state()

@@ -35,8 +35,10 @@ from .types import (
 
 
 class SnapshotStatus(IntEnum):
-    FINISH = 0
-    FAILURE = 1
+    """Numbered as etcd-raft's SnapshotStatus."""
+
+    FINISH = 1
+    FAILURE = 2
 
 
 @dataclass(slots=True)
@@ -170,6 +172,7 @@ class RawNode:
             self._prev_hard_state = rd.hard_state
         if rd.committed_entries:
             log.applied_to(rd.committed_entries[-1].index)
+            r.reduce_uncommitted_size(rd.committed_entries)
         elif not rd.snapshot.is_empty():
             log.applied_to(rd.snapshot.metadata.index)
         if rd.entries:

@@ -20,6 +20,8 @@ NONE = 0
 
 
 class MessageType(IntEnum):
+    """Numbered as etcd-raft's MessageType (MsgHup = 0 ... MsgPreVoteResp = 18)."""
+
     HUP = 0  # local: start an election
     BEAT = 1  # local: leader sends heartbeats
     PROP = 2  # propose entries
@@ -77,9 +79,13 @@ class EntryType(IntEnum):
 
 
 class ConfChangeType(IntEnum):
+    """Numbered as etcd-raft's ConfChangeType."""
+
     ADD_NODE = 0
     REMOVE_NODE = 1
-    ADD_LEARNER_NODE = 2
+    UPDATE_NODE = 2
+    """Membership stays as it is (the application may update its own address book)."""
+    ADD_LEARNER_NODE = 3
 
 
 class StateType(IntEnum):

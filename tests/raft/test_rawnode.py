@@ -294,9 +294,7 @@ def test_election_timeout_starts_campaign():
 # -- step() -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "t", [MT.HUP, MT.BEAT, MT.UNREACHABLE, MT.SNAP_STATUS, MT.CHECK_QUORUM]
-)
+@pytest.mark.parametrize("t", [MT.HUP, MT.BEAT, MT.UNREACHABLE, MT.SNAP_STATUS, MT.CHECK_QUORUM])
 def test_step_rejects_local_messages(t):
     n, _ = single_leader()
     with pytest.raises(StepLocalMessage):
@@ -969,3 +967,63 @@ def test_check_quorum_step_down_is_reported_as_soft_state():
     assert rd.hard_state.is_empty()
     assert rd.messages == [] and rd.entries == [] and not rd.must_sync
     assert not leader.has_ready()
+
+
+def _single_leader(**config) -> tuple[RawNode, MemoryStorage]:
+    storage = MemoryStorage(ConfState((1,)))
+    node = RawNode(Config(1, **config), storage)
+    node.campaign()
+    _drain(node, storage)
+    return node, storage
+
+
+def _drain(node: RawNode, storage: MemoryStorage) -> list:
+    committed = []
+    while node.has_ready():
+        rd = node.ready()
+        storage.append(rd.entries)
+        if not rd.hard_state.is_empty():
+            storage.set_hard_state(rd.hard_state)
+        committed.extend(rd.committed_entries)
+        node.advance(rd)
+    return committed
+
+
+def test_max_uncommitted_entries_size_drops_proposals_until_commit():
+    node, storage = _single_leader(max_uncommitted_entries_size=10)
+    node.propose(b"x" * 8)
+    with pytest.raises(ProposalDropped):
+        node.propose(b"y" * 8)  # 16 bytes would be waiting
+    assert [e.data for e in _drain(node, storage)] == [b"x" * 8]
+    node.propose(b"z" * 8)  # committed entries no longer count
+    assert [e.data for e in _drain(node, storage)] == [b"z" * 8]
+
+
+def test_a_single_proposal_over_the_limit_is_still_accepted_when_nothing_waits():
+    node, storage = _single_leader(max_uncommitted_entries_size=4)
+    node.propose(b"x" * 100)
+    assert [e.data for e in _drain(node, storage)] == [b"x" * 100]
+
+
+def test_update_node_leaves_membership_alone():
+    node, _ = _single_leader()
+    cs = node.apply_conf_change(ConfChange(ConfChangeType.UPDATE_NODE, 1))
+    assert cs == ConfState((1,), ())
+
+
+def test_demoting_the_leader_to_learner_makes_it_step_down():
+    storage = MemoryStorage(ConfState((1, 2)))
+    node = RawNode(Config(1), storage)
+    node.raft.become_candidate()
+    node.raft.become_leader()
+    cs = node.apply_conf_change(ConfChange(ConfChangeType.ADD_LEARNER_NODE, 1))
+    assert cs == ConfState((2,), (1,))
+    assert node.raft.state == StateType.FOLLOWER
+    assert node.raft.is_learner
+
+
+def test_enum_numbers_match_etcd_raft():
+    assert [MessageType.HUP, MessageType.PRE_VOTE_RESP] == [0, 18]
+    assert [ConfChangeType.ADD_NODE, ConfChangeType.ADD_LEARNER_NODE] == [0, 3]
+    assert [SnapshotStatus.FINISH, SnapshotStatus.FAILURE] == [1, 2]
+    assert [StateType.FOLLOWER, StateType.PRE_CANDIDATE] == [0, 3]

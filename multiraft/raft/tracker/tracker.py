@@ -64,12 +64,14 @@ class ProgressTracker:
             pr.is_learner = False
 
     def add_learner(self, node_id: int, next_index: int) -> None:
-        """Adds a learner; demoting a voter to learner is not supported."""
-        if node_id in self.voters:
-            return
+        """Adds a learner, or demotes a voter to one (as etcd-raft does)."""
+        self.voters.discard(node_id)
         self.learners.add(node_id)
-        if node_id not in self.progress:
+        pr = self.progress.get(node_id)
+        if pr is None:
             self._add_progress(node_id, next_index, is_learner=True)
+        else:
+            pr.is_learner = True
 
     def remove(self, node_id: int) -> None:
         self.voters.discard(node_id)

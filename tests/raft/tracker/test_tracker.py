@@ -57,11 +57,13 @@ def test_promote_learner_keeps_its_progress():
     assert t.progress[2].match == 4
 
 
-def test_add_learner_ignores_voters():
+def test_add_learner_demotes_a_voter_keeping_its_progress():
     t = tracker([1, 2])
+    t.progress[2].match = 4
     t.add_learner(2, 1)
-    assert t.conf_state() == ConfState((1, 2), ())
-    assert not t.progress[2].is_learner
+    assert t.conf_state() == ConfState((1,), (2,))
+    assert t.progress[2].is_learner
+    assert t.progress[2].match == 4
 
 
 def test_add_learner_twice_keeps_progress():
