@@ -7,7 +7,10 @@ number anyone can reproduce.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+from collections.abc import Iterator
 
 import click
 
@@ -98,7 +101,7 @@ def bench(
         distribution=distribution, read_ratio=read_ratio, warmup=warmup,
         scan_limit=scan_limit, timeout=timeout,
     )  # fmt: skip
-    with ProgressView(cfg.duration, cfg.ops) as view:
+    with _sigterm_raises(), ProgressView(cfg.duration, cfg.ops) as view:
         try:
             result = run_bench(cfg, endpoints, progress=view.update, log=view.log)
         except (MultiraftError, RuntimeError, TimeoutError) as e:
@@ -107,6 +110,20 @@ def bench(
         click.echo(json.dumps(result))
     else:
         render(result)
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the stores and workers are stopped."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _endpoints(cluster: str | None) -> list[str] | None:
