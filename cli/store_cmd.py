@@ -16,8 +16,9 @@ from cli.region import print_status
 from multiraft import Client
 from multiraft.errors import MultiraftError
 from multiraft.storage.errors import StorageError
+from multiraft.store.meta import StartupError
 from multiraft.store.split_check import SplitPolicy
-from multiraft.store.store import Store, StoreConfig, StoreError
+from multiraft.store.store import Store, StoreConfig
 
 
 def parse_cluster(spec: str) -> dict[int, str]:
@@ -111,7 +112,7 @@ def start(
     )
     try:
         s = Store(config)
-    except (StoreError, StorageError) as e:
+    except (StartupError, StorageError) as e:
         raise click.ClickException(str(e)) from None
     signal.signal(signal.SIGTERM, lambda *_: s.stop())
     signal.signal(signal.SIGINT, lambda *_: s.stop())

@@ -16,7 +16,6 @@ The loop is the batch system. Each turn:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -26,42 +25,28 @@ from typing import Any
 import msgpack
 
 from ..raft import MessageType, RaftError, Ready, SnapshotStatus, StateType
-from ..storage import keys, kv
-from ..storage.engine import Engine, WriteBatch
+from ..storage import kv
+from ..storage.engine import WriteBatch
 from ..storage.peer_storage import PeerStorage
 from ..transport import codec
 from ..transport.zmq import Transport
-from .apply import Applier, bootstrap_region, load_sessions
+from .apply import Applier, load_sessions
 from .commands import SplitCommand, encode_split, err, ok
+from .meta import load_regions, open_data_dir
 from .peer import Handle, Peer, RaftSettings, ReadOp
-from .region import VOTER, PeerMeta, Region
+from .region import Region
 from .router import RegionRouter
+from .scheduler import Scheduler
 from .service import Service
 from .session import SessionTable
-from .split_check import RegionSize, SplitPolicy, measure
+from .split_check import RegionSize, SplitPolicy
 
 log = logging.getLogger(__name__)
 
-STORE_META_KEY = b"\x00\x02"
-"""Store-level metadata: msgpack [cluster_id, {store_id: addr}, next_local_id]."""
-SPLIT_SCANS_PER_ROUND = 4
 BALANCE_TICKS = 20
 """Ticks between two leader-balance rounds (2 s at the default tick)."""
 GOSSIP_TICKS = 10
 """Ticks between two rounds of region gossip (1 s at the default tick)."""
-ID_BITS = 32
-"""Ids a store allocates are (store_id << ID_BITS) + n: unique cluster-wide
-without asking anyone, and never equal to the small ids of bootstrap."""
-
-
-class StoreError(Exception):
-    """The store cannot start (bad flags, foreign data dir, ...)."""
-
-
-def cluster_id_of(initial_cluster: dict[int, str]) -> int:
-    """Every store of a new cluster derives the same id from the same flag."""
-    spec = ",".join(f"{i}={a}" for i, a in sorted(initial_cluster.items()))
-    return int.from_bytes(hashlib.sha256(spec.encode()).digest()[:8], "big") >> 1
 
 
 @dataclass
@@ -86,24 +71,16 @@ class Store:
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
         self.store_id = config.store_id
-        self.engine = Engine(config.data_dir, sync=config.sync)
-        ident = self.engine.ident()
-        if ident is not None and ident[1] != self.store_id:
-            self.engine.close()
-            raise StoreError(f"{config.data_dir} belongs to store {ident[1]}, not {self.store_id}")
-        meta = self.engine.get(STORE_META_KEY)
-        if meta is None:
-            self._bootstrap()
-            meta = self.engine.get(STORE_META_KEY)
-        cluster_id, stores, next_id = msgpack.unpackb(meta, strict_map_key=False)
-        self.cluster_id: int = cluster_id
-        self.stores: dict[int, str] = dict(stores)
-        self._next_id: int = next_id
+        self.engine, self.meta = open_data_dir(
+            config.data_dir, config.store_id, config.initial_cluster, config.replicas, config.sync
+        )
+        self.cluster_id = self.meta.cluster_id
+        self.stores = self.meta.stores
         self.router = RegionRouter()
         self._active: set[int] = set()
         """Regions that got input since the last turn."""
         self.peers: dict[int, Peer] = {}
-        for region, storage in self._load_regions():
+        for region, storage in load_regions(self.engine):
             self._add_peer(region, storage, load_sessions(self.engine, region.id))
         self.transport = Transport(config.addr, self.store_id)
         for sid, addr in self.stores.items():
@@ -111,61 +88,9 @@ class Store:
         self.service = Service(self, self._reply)
         self.last_seen: dict[int, float] = {}
         self._replies: list[tuple[Handle, Any]] = []
+        self.scheduler = Scheduler(self)
         self._ticks = 0
         self._stopping = False
-
-    # -- start-up -----------------------------------------------------------
-
-    def _bootstrap(self) -> None:
-        """First start: write the cluster's stores and region 1, in one batch."""
-        initial = self.config.initial_cluster
-        if not initial:
-            raise StoreError("empty data dir: start with --initial-cluster (or --join)")
-        if self.store_id not in initial:
-            raise StoreError(f"store {self.store_id} is not in --initial-cluster")
-        cluster_id = self.engine.ident()[0] if self.engine.ident() else cluster_id_of(initial)
-        if self.engine.ident() is None:
-            self.engine.close()
-            self.engine = Engine.open(
-                self.config.data_dir,
-                store_id=self.store_id,
-                cluster_id=cluster_id,
-                sync=self.config.sync,
-            )
-        elif cluster_id != cluster_id_of(initial):
-            raise StoreError("data dir belongs to another cluster")
-        voters = sorted(initial)[: max(1, min(self.config.replicas, len(initial)))]
-        region = Region(1, b"", b"", peers=tuple(PeerMeta(s, s) for s in voters))
-        batch = self.engine.batch()
-        batch.put(STORE_META_KEY, msgpack.packb([cluster_id, initial, 1]))
-        if self.store_id in voters:
-            bootstrap_region(batch, PeerStorage(self.engine, region.id), region)
-        batch.commit()
-        log.info(
-            "store %d bootstrapped cluster %x with %d stores",
-            self.store_id,
-            cluster_id,
-            len(initial),
-        )
-
-    def _load_regions(self) -> list[tuple[Region, PeerStorage]]:
-        """Every region with a replica here, found by jumping from region to region."""
-        found = []
-        region_id = 0
-        while True:
-            with self.engine.read() as txn:
-                cur = txn.cursor()
-                if not cur.set_range(keys.region_prefix(region_id + 1)):
-                    break
-                k = cur.key()
-                if not k.startswith(keys.LOCAL_PREFIX) or len(k) < 9:
-                    break
-                region_id = int.from_bytes(k[1:9], "big")
-            storage = PeerStorage(self.engine, region_id)
-            if storage.region.descriptor:
-                region = Region.from_wire(msgpack.unpackb(storage.region.descriptor))
-                found.append((region, storage))
-        return found
 
     def _add_peer(self, region: Region, storage: PeerStorage, sessions: SessionTable) -> Peer:
         peer = Peer(self.store_id, region, storage, sessions, self.config.raft)
@@ -173,15 +98,6 @@ class Store:
         self.router.update(region)
         self.touch(peer)
         return peer
-
-    def alloc_ids(self, n: int) -> list[int]:
-        """n ids no other store will ever hand out, durable before use."""
-        first = self._next_id
-        self._next_id += n
-        batch = self.engine.batch()
-        batch.put(STORE_META_KEY, msgpack.packb([self.cluster_id, self.stores, self._next_id]))
-        batch.commit()
-        return [(self.store_id << ID_BITS) + first + i for i in range(n)]
 
     # -- the loop -------------------------------------------------------------
 
@@ -217,9 +133,9 @@ class Store:
         self._ticks += 1
         if self._ticks % GOSSIP_TICKS == 0:
             self._gossip()
-            self._check_splits()
+            self.scheduler.check_splits()
         if self._ticks % BALANCE_TICKS == 0:
-            self._balance_leaders()
+            self.scheduler.balance_leaders()
 
     def _gossip(self) -> None:
         """Tell every other store about the regions this store leads (newer
@@ -436,62 +352,13 @@ class Store:
     def propose_split(self, peer: Peer, key: bytes, handle: Handle | None) -> None:
         """Propose splitting `peer`'s region at `key` (the caller checked that
         this store leads it and that `key` lies strictly inside it)."""
-        ids = self.alloc_ids(1 + len(peer.region.peers))
+        ids = self.meta.alloc_ids(self.engine, 1 + len(peer.region.peers))
         cmd = SplitCommand(peer.region.epoch.version, key, ids[0], ids[1:])
         peer.propose_admin(encode_split(cmd), handle, self._reply)
         self.touch(peer)
 
-    def _check_splits(self) -> None:
-        """Split-check the regions this store leads; at most a few exact
-        scans per round, so a round never stalls the loop for long."""
-        policy = self.config.split_policy
-        scans = 0
-        for peer in list(self.peers.values()):
-            if scans >= SPLIT_SCANS_PER_ROUND:
-                break
-            size = peer.size
-            if not peer.is_leader() or (size.known and not policy.exceeded(size.bytes, size.keys)):
-                continue
-            scans += 1
-            peer.size, split_at = measure(self.engine, peer.region, policy)
-            if split_at is not None and not peer.proposals:
-                log.info(
-                    "region %d holds %d bytes in %d keys: splitting at %r",
-                    peer.region.id,
-                    peer.size.bytes,
-                    peer.size.keys,
-                    split_at,
-                )
-                self.propose_split(peer, split_at, None)
-
-    def _balance_leaders(self) -> None:
-        """Hand one leadership to the live store that leads the fewest regions
-        if this store leads at least two more than it. One move per round
-        and a gap of two keep it from oscillating."""
-        counts = {sid: 0 for sid in self._live_stores()}
-        for region in self.router.regions():
-            leader = self.leader_hint(region.id)
-            if leader in counts:
-                counts[leader] += 1
-        mine = counts.get(self.store_id, 0)
-        for peer in self.peers.values():
-            if not peer.is_leader() or peer.raw_node.raft.lead_transferee:
-                continue
-            targets = [p for p in peer.region.peers if p.store_id in counts and p.role == VOTER]
-            best = min(targets, key=lambda p: (counts[p.store_id], p.store_id))
-            if counts[best.store_id] + 2 <= mine:
-                log.info(
-                    "region %d: moving leadership to store %d (%d vs %d leaders)",
-                    peer.region.id,
-                    best.store_id,
-                    counts[best.store_id],
-                    mine,
-                )
-                peer.raw_node.transfer_leader(best.peer_id)
-                self.touch(peer)
-                return
-
-    def _live_stores(self) -> list[int]:
+    def live_stores(self) -> list[int]:
+        """This store and the stores heard from within a few election timeouts."""
         horizon = time.monotonic() - 3 * self.config.raft.election_tick * self.config.tick_interval
         return [s for s in self.stores if s == self.store_id or self.last_seen.get(s, 0) >= horizon]
 
@@ -523,7 +390,7 @@ class Store:
                 counts.setdefault(store_id, [0, 0])[0] += 1
             if leader is not None:
                 counts.setdefault(leader, [0, 0])[1] += 1
-        live = set(self._live_stores())
+        live = set(self.live_stores())
         stores = [
             {
                 "id": sid,

@@ -238,3 +238,51 @@ def test_follower_behind_a_compacted_log_catches_up_by_snapshot(make_cluster) ->
 
         wait_for("the lagging store to catch up and lead", moved)
         assert dict(client.scan(b"", b"")) == expected
+
+
+def test_a_data_dir_of_another_store_is_refused(make_cluster, tmp_path) -> None:
+    c = make_cluster(3)
+    assert c.terminate(1) == 0
+    data_dir = str(c.root / "store-1")
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "store",
+            "start",
+            "--store-id",
+            "2",
+            "--addr",
+            c.addrs[1],
+            "--data-dir",
+            data_dir,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode != 0
+    assert "belongs to store 1" in wrong.stderr
+    empty = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "store",
+            "start",
+            "--store-id",
+            "9",
+            "--addr",
+            c.addrs[1],
+            "--data-dir",
+            str(tmp_path / "empty"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert empty.returncode != 0
+    assert "--initial-cluster" in empty.stderr
