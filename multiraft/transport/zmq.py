@@ -18,6 +18,8 @@ from .codec import MAX_FRAME_SIZE
 log = logging.getLogger(__name__)
 
 SEND_HWM = 10_000
+ZERO_COPY_MIN = 64 * 1024
+"""Below this size copying a frame is cheaper than ZeroMQ's zero-copy bookkeeping."""
 
 
 class Transport:
@@ -77,7 +79,7 @@ class Transport:
         if peer is None:
             return False
         try:
-            peer[1].send(frame, zmq.NOBLOCK, copy=False)
+            peer[1].send(frame, zmq.NOBLOCK, copy=len(frame) < ZERO_COPY_MIN)
         except zmq.Again:
             return False
         return True
@@ -85,7 +87,9 @@ class Transport:
     def reply(self, identity: bytes, frame: bytes) -> None:
         """Answer a client; a client that went away is silently skipped."""
         try:
-            self.router.send_multipart([identity, frame], zmq.NOBLOCK, copy=False)
+            self.router.send_multipart(
+                [identity, frame], zmq.NOBLOCK, copy=len(frame) < ZERO_COPY_MIN
+            )
         except (zmq.Again, zmq.ZMQError) as e:
             log.debug("reply to %r dropped: %s", identity, e)
 
