@@ -198,8 +198,10 @@ def run_pysyncobj(config: str, clients: int, duration: float, warmup: float, val
                    "--config", config, "--dir", os.path.join(root, str(i)),
                    "--clients", str(per_node), "--value-size", str(value_size),
                    "--keys", str(keys)]  # fmt: skip
-            procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          text=True, start_new_session=True))  # fmt: skip
+            with open(os.path.join(root, f"{i}.log"), "w") as log:
+                procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                              stderr=log, text=True,
+                                              start_new_session=True))  # fmt: skip
         for p in procs:
             _expect(p, "READY", READY_TIMEOUT)
         go = time.time() + 0.2
@@ -208,10 +210,26 @@ def run_pysyncobj(config: str, clients: int, duration: float, warmup: float, val
         lines = [_expect(p, "{", warmup + duration + DRAIN + 30) for p in procs]
         for p in procs:
             _send(p, "EXIT")
-        return _merge_nodes([json.loads(x) for x in lines], duration, config)
+        row = _merge_nodes([json.loads(x) for x in lines], duration, config)
+        row["log_warnings"] = _count_warnings(root)
+        return row
     finally:
         _stop_all(procs)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _count_warnings(root: str) -> dict[str, int]:
+    """Lines the nodes logged, by their first words: PySyncObj logs e.g.
+    "truncating already-applied log entries ..." when a follower's applied
+    state may have diverged."""
+    out: Counter[str] = Counter()
+    for name in sorted(os.listdir(root)):
+        if name.endswith(".log"):
+            with open(os.path.join(root, name), errors="replace") as f:
+                for line in f:
+                    if line.strip():
+                        out[" ".join(line.split()[:4])] += 1
+    return dict(out)
 
 
 def _send(p: subprocess.Popen[str], line: str) -> None:
@@ -367,6 +385,9 @@ def main(argv: list[str] | None = None) -> None:
     for level in sorted({r["clients"] for r in rows}):
         same = [r for r in rows if r["clients"] == level]
         print_table(same, same[0])
+    for r in rows:
+        for what, n in r.get("log_warnings", {}).items():
+            print(f"{r['system']} at {r['clients']} in flight logged {n}x: {what} ...")
     write_csv(rows, args.out)
     print(f"\nwrote {args.out}")
 
