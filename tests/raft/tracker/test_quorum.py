@@ -124,12 +124,14 @@ def brute_vote(voters, votes):
 voter_sets = st.sets(st.integers(1, 20), min_size=1, max_size=7)
 
 
-@given(voter_sets.flatmap(
-    lambda vs: st.tuples(
-        st.just(sorted(vs)),
-        st.fixed_dictionaries({v: st.integers(0, 10) for v in vs}),
+@given(
+    voter_sets.flatmap(
+        lambda vs: st.tuples(
+            st.just(sorted(vs)),
+            st.fixed_dictionaries({v: st.integers(0, 10) for v in vs}),
+        )
     )
-))
+)
 def test_committed_index_matches_brute_force(args):
     voters, match = args
     assert committed_index(voters, match.__getitem__) == brute_committed(voters, match)
