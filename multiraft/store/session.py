@@ -11,6 +11,7 @@ entries, never in wall-clock time, so all replicas evict the same sessions.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,9 @@ class SessionTable:
             return None
         if acked > s.acked:
             s.acked = acked
-            for old in [q for q in s.results if q < acked]:
+            # Results arrive in about seq order: forget from the oldest until
+            # the first one still unacknowledged.
+            for old in list(itertools.takewhile(lambda q: q < acked, s.results)):
                 del s.results[old]
             self.dirty.add(client)
         if seq in s.results:
