@@ -21,7 +21,6 @@ from types import TracebackType
 from typing import Any, Self
 
 import zmq
-import zmq.asyncio
 
 from ..errors import (
     EpochNotMatch,
@@ -83,7 +82,7 @@ class AsyncClient:
         self._attempt_timeout = float(attempt_timeout)
         self.client_id = secrets.randbits(63) or 1
         self.routes = RegionRouter()
-        self._ctx = zmq.asyncio.Context()
+        self._ctx = zmq.Context()
         self._conns: dict[str, Connection] = {}
         self._pending: PendingTable = {}
         self._suspect: dict[str, float] = {}
