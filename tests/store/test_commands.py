@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from multiraft.store.commands import (
+    CAS,
+    DELETE,
+    OPS,
+    PUT,
+    SPLIT,
+    WRITES,
+    SplitCommand,
+    WriteCommand,
+    decode_entry,
+    encode_split,
+    encode_writes,
+    err,
+    ok,
+)
+
+
+def test_writes_round_trip() -> None:
+    cmds = [
+        WriteCommand(PUT, 1, 5, 3, 2, b"k", b"v"),
+        WriteCommand(DELETE, 1, 6, 3, 2, b"k"),
+        WriteCommand(CAS, 2**63, 1, 0, 2, b"", None, b"new"),
+        WriteCommand(CAS, 9, 2**40, 2**40, 1, b"\xff" * 10, b"old", None),
+    ]
+    assert decode_entry(encode_writes(cmds)) == (WRITES, cmds)
+
+
+def test_empty_writes_round_trip() -> None:
+    assert decode_entry(encode_writes([])) == (WRITES, [])
+
+
+def test_split_round_trip() -> None:
+    cmd = SplitCommand(3, b"m", 2**33 + 1, [2**33 + 2, 2**33 + 3])
+    assert decode_entry(encode_split(cmd)) == (SPLIT, cmd)
+
+
+@pytest.mark.parametrize("kind", [2, 99, -1, "writes", None])
+def test_unknown_kind_raises_value_error(kind: object) -> None:
+    with pytest.raises(ValueError, match="unknown entry kind"):
+        decode_entry(msgpack.packb([kind, []]))
+
+
+def test_ops_and_result_shapes() -> None:
+    assert OPS == {"put": PUT, "delete": DELETE, "cas": CAS}
+    assert ok() == ["ok", None]
+    assert ok(True) == ["ok", True]
+    assert err("NotLeader", "m") == ["err", "NotLeader", "m", {}]
+    assert err("KeyNotInRegion", "m", {"region": [1]}) == [
+        "err",
+        "KeyNotInRegion",
+        "m",
+        {"region": [1]},
+    ]
