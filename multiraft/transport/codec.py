@@ -123,40 +123,59 @@ def _expect(cond: bool, what: str) -> None:
         raise CodecError(what)
 
 
+def _uint(v: Any) -> bool:
+    """A non-negative int (bool excluded: msgpack keeps them apart)."""
+    return type(v) is int and v >= 0
+
+
+def _uints(values: Any) -> bool:
+    return isinstance(values, list) and all(_uint(v) for v in values)
+
+
 def _peer_batch(body: Any) -> PeerBatch:
     _expect(isinstance(body, list) and len(body) == 4, "peer batch must be a 4-list")
     cluster_id, from_store, items, extras = body
-    _expect(isinstance(cluster_id, int) and isinstance(from_store, int), "bad peer ids")
+    _expect(_uint(cluster_id) and _uint(from_store), "bad peer ids")
     _expect(isinstance(items, list) and isinstance(extras, dict), "bad peer batch")
     out = []
     for item in items:
         _expect(isinstance(item, list) and len(item) == 4, "raft item must be a 4-list")
         region_id, epoch, wire, region = item
-        _expect(isinstance(region_id, int) and region_id > 0, "bad region id")
-        _expect(isinstance(epoch, list) and len(epoch) == 2, "bad epoch")
+        _expect(_uint(region_id) and region_id > 0, "bad region id")
+        _expect(_uints(epoch) and len(epoch) == 2, "bad epoch")
         _expect(region is None or isinstance(region, list), "bad region descriptor")
-        out.append(RaftItem(region_id, (int(epoch[0]), int(epoch[1])), _message(wire), region))
+        out.append(RaftItem(region_id, (epoch[0], epoch[1]), _message(wire), region))
     return PeerBatch(cluster_id, from_store, out, extras)
 
 
 def _message(wire: Any) -> Message:
     _expect(isinstance(wire, list) and len(wire) == 12, "raft message must be a 12-list")
-    for i in (1, 2, 3, 4, 5, 7, 10):
-        _expect(isinstance(wire[i], int) and wire[i] >= 0, "bad raft message field")
+    _expect(_uints([wire[i] for i in (0, 1, 2, 3, 4, 5, 7, 10)]), "bad raft message field")
     _expect(isinstance(wire[6], list), "bad raft entries")
     for e in wire[6]:
         _expect(
-            isinstance(e, list) and len(e) == 4 and isinstance(e[3], bytes),
+            isinstance(e, list) and len(e) == 4 and _uints(e[:3]) and isinstance(e[3], bytes),
             "bad raft entry",
         )
+    _expect(type(wire[9]) is bool, "bad raft reject flag")
     _expect(isinstance(wire[11], bytes), "bad raft context")
+    if wire[8] is not None:
+        _check_snapshot(wire[8])
     return Message.from_wire(wire)
+
+
+def _check_snapshot(snap: Any) -> None:
+    _expect(isinstance(snap, list) and len(snap) == 2 and isinstance(snap[0], bytes), "bad snap")
+    meta = snap[1]
+    _expect(isinstance(meta, list) and len(meta) == 3 and _uints(meta[1:]), "bad snap metadata")
+    cs = meta[0]
+    _expect(isinstance(cs, list) and len(cs) == 2 and all(_uints(ids) for ids in cs), "bad conf")
 
 
 def _request(body: Any) -> Request:
     _expect(isinstance(body, list) and len(body) == 3, "request must be a 3-list")
     request_id, op, args = body
-    _expect(isinstance(request_id, int), "bad request id")
+    _expect(_uint(request_id), "bad request id")
     _expect(isinstance(op, str), "bad request op")
     _expect(isinstance(args, dict), "request args must be a map")
     return Request(request_id, op, args)
@@ -165,5 +184,5 @@ def _request(body: Any) -> Request:
 def _reply(body: Any) -> Reply:
     _expect(isinstance(body, list) and len(body) == 3, "reply must be a 3-list")
     request_id, ok, result = body
-    _expect(isinstance(request_id, int) and isinstance(ok, bool), "bad reply")
+    _expect(_uint(request_id) and isinstance(ok, bool), "bad reply")
     return Reply(request_id, ok, result)
