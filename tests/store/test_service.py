@@ -11,6 +11,7 @@ import pytest
 import zmq
 
 from multiraft.client.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
+from multiraft.raft.types import Message, MessageType
 from multiraft.store import service as service_mod
 from multiraft.store import store as store_mod
 from multiraft.store.peer import Handle
@@ -382,3 +383,17 @@ def test_a_failed_start_closes_the_engine(tmp_path: Path, monkeypatch: pytest.Mo
             engine.map_size()
     finally:
         engine.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a MsgProp with no entries from a peer store raises ValueError out of "
+    "Store._on_frame (only RaftError is caught), which ends the store loop",
+)
+def test_an_empty_proposal_from_a_peer_store_does_not_crash(leader: Driver) -> None:
+    store = leader.store
+    prop = Message(MessageType.PROP, to=1, frm=1)
+    item = codec.RaftItem(1, (1, 1), prop, store.peers[1].region_wire())
+    frame = codec.encode_peer_batch(codec.PeerBatch(store.cluster_id, 2, [item]))
+    store._on_frame(b"peer", frame)
+    assert leader.call("put", write_args(value=b"still")).ok
