@@ -74,16 +74,17 @@ class SessionTable:
     def record(self, client: int, seq: int, acked: int, index: int, result: Any) -> None:
         s = self.sessions.get(client)
         if s is None:
+            self._make_room()
             s = self.sessions[client] = Session(acked=acked)
-            self._evict_if_full()
         s.results[seq] = result
         s.last_index = index
         if len(s.results) > MAX_RESULTS_PER_CLIENT:
             del s.results[min(s.results)]
         self.dirty.add(client)
 
-    def _evict_if_full(self) -> None:
-        if len(self.sessions) <= MAX_CLIENTS:
+    def _make_room(self) -> None:
+        """Evict the least recently active session if the table is full."""
+        if len(self.sessions) < MAX_CLIENTS:
             return
         oldest = min(self.sessions, key=lambda c: (self.sessions[c].last_index, c))
         del self.sessions[oldest]

@@ -82,7 +82,11 @@ class Store:
         self.peers: dict[int, Peer] = {}
         for region, storage in load_regions(self.engine):
             self._add_peer(region, storage, load_sessions(self.engine, region.id))
-        self.transport = Transport(config.addr, self.store_id)
+        try:
+            self.transport = Transport(config.addr, self.store_id)
+        except Exception:
+            self.engine.close()
+            raise
         for sid, addr in self.stores.items():
             self.transport.set_store_addr(sid, addr)
         self.service = Service(self, self._reply)
@@ -278,6 +282,10 @@ class Store:
             except (TypeError, ValueError) as e:
                 log.warning("bad region gossip from store %d: %s", batch.from_store, e)
         for item in batch.items:
+            if item.message.type == MessageType.PROP:
+                # Stores never forward proposals: a PROP on the wire is bogus.
+                log.warning("dropped a proposal sent by store %d", batch.from_store)
+                continue
             peer = self.peers.get(item.region_id) or self._maybe_create_peer(item)
             if peer is None or item.message.to != peer.peer_id:
                 log.debug("no peer for region %d message to %d", item.region_id, item.message.to)

@@ -31,7 +31,11 @@ class Transport:
         self.router.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_SIZE)
         self.router.setsockopt(zmq.SNDHWM, SEND_HWM)
         self.router.setsockopt(zmq.RCVHWM, SEND_HWM)
-        self.router.bind(f"tcp://{addr}")
+        try:
+            self.router.bind(f"tcp://{addr}")
+        except zmq.ZMQError:
+            self.router.close(0)
+            raise
         self._peers: dict[int, tuple[str, zmq.Socket]] = {}
         self._poller = zmq.Poller()
         self._poller.register(self.router, zmq.POLLIN)

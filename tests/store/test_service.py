@@ -354,10 +354,6 @@ def test_a_dealer_client_end_to_end(tmp_path: Path) -> None:
         store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Store.__init__ leaves the LMDB environment open when binding the address fails",
-)
 def test_a_failed_start_closes_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     opened = []
     real = store_mod.open_data_dir
@@ -385,11 +381,6 @@ def test_a_failed_start_closes_the_engine(tmp_path: Path, monkeypatch: pytest.Mo
         engine.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a MsgProp with no entries from a peer store raises ValueError out of "
-    "Store._on_frame (only RaftError is caught), which ends the store loop",
-)
 def test_an_empty_proposal_from_a_peer_store_does_not_crash(leader: Driver) -> None:
     store = leader.store
     prop = Message(MessageType.PROP, to=1, frm=1)

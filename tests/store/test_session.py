@@ -76,11 +76,6 @@ def test_client_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert set(writes) | deletes == {1, 2, 3, 4}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SessionTable.record evicts the session it just created (last_index still 0) "
-    "instead of the least recently active one",
-)
 def test_full_table_evicts_the_least_recently_active_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -99,7 +94,6 @@ def test_full_table_evicts_the_least_recently_active_client(
     assert deletes == {2}
 
 
-@pytest.mark.xfail(strict=True, reason="SessionTable.record evicts the session it just created")
 def test_eviction_ties_break_by_lowest_client_id(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(session_mod, "MAX_CLIENTS", 2)
     t = SessionTable({9: Session(0, 10), 4: Session(0, 10)})
