@@ -112,7 +112,7 @@ class Service:
         else:
             first = second = None
         ids = [a["client"], a["seq"], a["acked"]]
-        if not all(isinstance(i, int) and i >= 0 for i in ids):
+        if not all(type(i) is int and i >= 0 for i in ids):
             raise InvalidRequest("client, seq and acked must be non-negative ints")
         peer = self._peer_for(a, key, handle)
         if peer is None:
@@ -136,8 +136,10 @@ class Service:
             op = ReadOp("get", check_key(a["key"]))
         else:
             limit = a.get("limit")
-            if limit is None or not isinstance(limit, int) or limit <= 0:
+            if limit is None:
                 limit = MAX_SCAN_LIMIT
+            elif type(limit) is not int or limit <= 0:
+                raise InvalidRequest("scan limit must be a positive int")
             op = ReadOp(
                 "scan",
                 check_key(a["start"], "start"),

@@ -263,9 +263,12 @@ def test_scan_limits(leader: Driver) -> None:
         assert leader.call("put", write_args(key=k, value=k.upper())).ok
     rows = leader.call("scan", read_args(start=b"s", end=b"t", limit=2)).result
     assert rows == [[b"s0", b"S0"], [b"s1", b"S1"]]
-    for limit in (None, 0, -3, "x", 10**9):
+    for limit in (None, 10**9):
         rows = leader.call("scan", read_args(start=b"s", end=b"t", limit=limit)).result
         assert [r[0] for r in rows] == keys, limit
+    for bad in (0, -3, "x", True):
+        rep = leader.call("scan", read_args(start=b"s", end=b"t", limit=bad))
+        assert not rep.ok and rep.result[0] == "InvalidRequest", bad
     rows = leader.call("scan", read_args(start=b"s2", end=b"s4")).result
     assert [r[0] for r in rows] == [b"s2", b"s3"]
     assert leader.call("scan", read_args(start=b"s4", end=b"s2")).result == []
