@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,22 +14,12 @@ from typing import TypeVar
 
 import zmq
 
+from multiraft.bench.cluster import free_ports
 from multiraft.transport import codec
 
 T = TypeVar("T")
 TICK = "0.05"
 """Seconds per Raft tick in tests: elections take 0.5-1 s instead of 1-2 s."""
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0) -> T:
