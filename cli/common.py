@@ -47,10 +47,23 @@ class Negative(click.ClickException):
 
 def client_options(f: F) -> F:
     """--cluster and --timeout, accepted after the subcommand."""
+    return client_options_waiting(5.0)(f)
+
+
+def client_options_waiting(default_timeout: float) -> Callable[[F], F]:
+    """client_options for commands that may take long (replica changes)."""
+
+    def decorate(f: F) -> F:
+        return _client_options(f, default_timeout)
+
+    return decorate
+
+
+def _client_options(f: F, default_timeout: float) -> F:
     f = click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
-        default=5.0,
+        default=default_timeout,
         show_default=True,
         help="Seconds to wait for the cluster, retries included.",
     )(f)

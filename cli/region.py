@@ -10,6 +10,7 @@ import click
 from .common import (
     CommandFailed,
     client_options,
+    client_options_waiting,
     connect,
     echo_json,
     echo_table,
@@ -81,6 +82,48 @@ def transfer_leader(
                 )
             time.sleep(WAIT_POLL)
     click.echo("OK")
+
+
+MEMBERSHIP_TIMEOUT = 60.0
+"""Default bound of a replica change: a new replica may need a big snapshot."""
+
+membership_options = client_options_waiting(MEMBERSHIP_TIMEOUT)
+
+
+@region.command("add-peer")
+@click.argument("region_id", type=click.IntRange(min=1))
+@click.argument("store_id", type=click.IntRange(min=1))
+@membership_options
+def add_peer(region_id: int, store_id: int, cluster: str | None, timeout: float) -> None:
+    """Give REGION_ID a voting replica on STORE_ID (learner, catch-up, promotion)."""
+    with connect(cluster, timeout) as c:
+        region = c.add_peer(region_id, store_id, timeout)
+    echo_table(region_rows([(region, None)], False))
+
+
+@region.command("remove-peer")
+@click.argument("region_id", type=click.IntRange(min=1))
+@click.argument("store_id", type=click.IntRange(min=1))
+@membership_options
+def remove_peer(region_id: int, store_id: int, cluster: str | None, timeout: float) -> None:
+    """Remove REGION_ID's replica on STORE_ID."""
+    with connect(cluster, timeout) as c:
+        region = c.remove_peer(region_id, store_id, timeout)
+    echo_table(region_rows([(region, None)], False))
+
+
+@region.command("move")
+@click.argument("region_id", type=click.IntRange(min=1))
+@click.argument("from_store", type=click.IntRange(min=1))
+@click.argument("to_store", type=click.IntRange(min=1))
+@membership_options
+def move(
+    region_id: int, from_store: int, to_store: int, cluster: str | None, timeout: float
+) -> None:
+    """Move REGION_ID's replica from FROM_STORE to TO_STORE (add, then remove)."""
+    with connect(cluster, timeout) as c:
+        region = c.move_peer(region_id, from_store, to_store, timeout)
+    echo_table(region_rows([(region, None)], False))
 
 
 @click.command()

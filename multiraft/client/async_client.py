@@ -33,6 +33,7 @@ from ..errors import (
     StoreError,
     Timeout,
 )
+from ..store.membership import ADD, REMOVE, goal_reached
 from ..store.region import VOTER, Region
 from ..store.router import RegionRouter
 from ..transport import codec
@@ -238,6 +239,59 @@ class AsyncClient:
             mutating=True,
             missing=lambda: RegionNotFound(f"no region {region_id}"),
         )
+
+    async def add_peer(self, region_id: int, store_id: int, timeout: float | None = None) -> Region:
+        """Give the region a voter on `store_id`: a learner first, promoted once
+        it has caught up. Returns the new descriptor. `timeout` (default: the
+        client's) bounds the whole change, snapshot included."""
+        return await self._change_peer(region_id, store_id, ADD, timeout)
+
+    async def remove_peer(
+        self, region_id: int, store_id: int, timeout: float | None = None
+    ) -> Region:
+        """Remove the region's replica on `store_id` (its leader hands
+        leadership over first if it is the one going)."""
+        return await self._change_peer(region_id, store_id, REMOVE, timeout)
+
+    async def move_peer(
+        self, region_id: int, from_store: int, to_store: int, timeout: float | None = None
+    ) -> Region:
+        """Move a replica: add one on `to_store`, then remove the one on
+        `from_store`, so the region never has fewer replicas than before."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        await self._change_peer(region_id, to_store, ADD, None, deadline)
+        return await self._change_peer(region_id, from_store, REMOVE, None, deadline)
+
+    async def _change_peer(
+        self,
+        region_id: int,
+        store_id: int,
+        change: str,
+        timeout: float | None,
+        deadline: float | None = None,
+    ) -> Region:
+        for name, v in (("region_id", region_id), ("store_id", store_id)):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise InvalidArgumentType(f"{name} must be an int, not {type(v).__name__}")
+        if deadline is None:
+            deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            result, _ = await self._run(
+                "change_peer",
+                lambda: self.routes.get(region_id),
+                lambda _r: {"store": store_id, "change": change},
+                mutating=True,
+                missing=lambda: RegionNotFound(f"no region {region_id}"),
+                deadline=deadline,
+            )
+            region = region_or_none(result)
+            if region is None:
+                raise StoreError(f"change_peer: unexpected result {result!r}")
+            self.routes.update(region)
+            if goal_reached(region, store_id, change):
+                return region
+            if time.monotonic() >= deadline:
+                raise Timeout(f"region {region_id}: the replica change did not finish in time")
 
     # ---- operations: routing and retries ---------------------------------
 

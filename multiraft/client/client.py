@@ -73,13 +73,13 @@ class Client:
             if not self._thread.is_alive():
                 self._loop.close()
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         if self._closed:
             coro.close()
             raise InvalidRequest("the client is closed")
         fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
-            return fut.result(timeout=self.timeout + GRACE)
+            return fut.result(timeout=(timeout or self.timeout) + GRACE)
         except concurrent.futures.TimeoutError:
             fut.cancel()
             raise Timeout("no answer in time; it may or may not have applied") from None
@@ -122,3 +122,17 @@ class Client:
     def transfer_leader(self, region_id: int, store_id: int) -> None:
         """Ask the region's leader to hand leadership to `store_id`."""
         self._call(self._async.transfer_leader(region_id, store_id))
+
+    def add_peer(self, region_id: int, store_id: int, timeout: float | None = None) -> Region:
+        """Give the region a voter on `store_id` (learner, catch-up, promotion)."""
+        return self._call(self._async.add_peer(region_id, store_id, timeout), timeout)
+
+    def remove_peer(self, region_id: int, store_id: int, timeout: float | None = None) -> Region:
+        """Remove the region's replica on `store_id`."""
+        return self._call(self._async.remove_peer(region_id, store_id, timeout), timeout)
+
+    def move_peer(
+        self, region_id: int, from_store: int, to_store: int, timeout: float | None = None
+    ) -> Region:
+        """Move the region's replica from one store to another."""
+        return self._call(self._async.move_peer(region_id, from_store, to_store, timeout), timeout)

@@ -17,6 +17,7 @@ hard state                 ``01 + region_id(8) + 02``                  ``HardSta
 apply state                ``01 + region_id(8) + 03``                  ``[applied, trunc_index, trunc_term]``
 region state               ``01 + region_id(8) + 04``                  ``[descriptor, start, end, conf_state]``
 client session             ``01 + region_id(8) + 05 + client_id(8)``   opaque to storage (the store's)
+region tombstone           ``01 + region_id(8) + 07``                  ``[conf_ver, peer_id]`` of the removed
 user data                  ``7a ("z") + user_key``                     the user's value bytes (raw)
 =========================  ==========================================  ========================================
 
@@ -49,6 +50,7 @@ HARD_STATE_SUFFIX = b"\x02"
 APPLY_STATE_SUFFIX = b"\x03"
 REGION_STATE_SUFFIX = b"\x04"
 SESSION_SUFFIX = b"\x05"
+TOMBSTONE_SUFFIX = b"\x07"
 
 _U64 = struct.Struct(">Q")
 _REGION = struct.Struct(">BQ")
@@ -92,6 +94,11 @@ def session_prefix(region_id: int) -> bytes:
     """A region's client sessions: this prefix + big-endian client id. They are
     replicated state, so snapshots carry them with the data."""
     return _REGION.pack(1, region_id) + SESSION_SUFFIX
+
+
+def tombstone_key(region_id: int) -> bytes:
+    """Left where a removed replica was (see `store.apply.destroy_region`)."""
+    return _REGION.pack(1, region_id) + TOMBSTONE_SUFFIX
 
 
 def data_key(user_key: bytes) -> bytes:

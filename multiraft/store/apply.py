@@ -20,6 +20,7 @@ from ..storage.engine import Engine, WriteBatch
 from ..storage.peer_storage import PeerStorage
 from ..storage.states import RegionState
 from .commands import CAS, DELETE, PUT, SPLIT, SplitCommand, WriteCommand, decode_entry, err, ok
+from .membership import ChangeRefused, changed_region
 from .peer import Handle, Peer
 from .region import VOTER, Epoch, PeerMeta, Region
 from .session import SessionTable
@@ -59,12 +60,22 @@ class Applier:
         self.splits: list[tuple[Peer, Region, PeerStorage, SessionTable]] = []
         """Regions created by splits in this batch; the store starts their
         peers once the batch has committed."""
+        self.changed: list[Peer] = []
+        """Peers whose membership changed in this batch."""
+        self.removed: list[Peer] = []
+        """Peers whose own replica was removed: the store drops them once
+        the batch (which already deleted their state) has committed."""
 
     def apply(self, peer: Peer, entries: list[Entry]) -> None:
         for e in entries:
             if e.type == EntryType.CONF_CHANGE:
-                peer.raw_node.apply_conf_change(ConfChange.decode(e.data))
-                peer.take_proposal(e.index, e.term, self.reply)
+                result = self._apply_conf_change(peer, e)
+                for h in peer.take_proposal(e.index, e.term, self.reply) or []:
+                    self.reply(h, result)
+                if peer in self.removed:
+                    # The replica is gone with everything it kept: nothing
+                    # later in its log concerns this store.
+                    return
                 continue
             results = self._apply_normal(peer, e) if e.data else []
             handles = peer.take_proposal(e.index, e.term, self.reply)
@@ -80,6 +91,28 @@ class Applier:
         if entries:
             peer.storage.set_applied(self.batch, entries[-1].index)
             self._write_sessions(peer)
+
+    def _apply_conf_change(self, peer: Peer, e: Entry) -> Any:
+        """A membership change: the descriptor gets the new replica set and
+        conf_ver, and Raft the new configuration, in this batch. A change
+        that no longer fits is refused the same way on every replica."""
+        region = peer.region
+        try:
+            cc = ConfChange.decode(e.data)
+            new = changed_region(region, cc)
+        except (ChangeRefused, ValueError, TypeError) as exc:
+            log.warning("region %d: conf change at %d refused: %s", region.id, e.index, exc)
+            return err("EpochNotMatch", str(exc), {"regions": [region.to_wire()]})
+        cs = peer.raw_node.apply_conf_change(cc)
+        peer.region = new
+        self.changed.append(peer)
+        log.info("region %d: %s of peer %d applied", region.id, cc.type.name, cc.node_id)
+        if new.peer_by_id(peer.peer_id) is None:
+            destroy_region(self.batch, peer.storage, new.epoch.conf_ver, peer.peer_id)
+            self.removed.append(peer)
+        else:
+            peer.storage.set_region(self.batch, region_state(new, cs))
+        return ok(new.to_wire())
 
     def _apply_normal(self, peer: Peer, e: Entry) -> list:
         try:
@@ -193,6 +226,27 @@ class Applier:
 def region_state(region: Region, cs: ConfState) -> RegionState:
     """What storage keeps of a region: its descriptor, range and membership."""
     return RegionState(msgpack.packb(region.to_wire()), region.start, region.end, cs)
+
+
+def destroy_region(batch: WriteBatch, storage: PeerStorage, conf_ver: int, peer_id: int) -> None:
+    """Delete a removed replica's log, states, sessions and data, and leave a
+    tombstone (the conf_ver it knew last, its peer id), so late messages of
+    the old membership cannot bring it back; a later membership that names
+    this store again (with a new peer id) can."""
+    rid = storage.region_id
+    batch.delete_range(keys.region_prefix(rid), keys.region_prefix(rid + 1))
+    kv.delete_range(batch, storage.region.start, storage.region.end)
+    batch.put(keys.tombstone_key(rid), msgpack.packb([conf_ver, peer_id]))
+
+
+def is_tombstoned(engine: Engine, region: Region, peer_id: int) -> bool:
+    """Whether `peer_id` of `region` (as a message describes it) is a replica
+    this store already removed."""
+    value = engine.get(keys.tombstone_key(region.id))
+    if value is None:
+        return False
+    conf_ver, dead_peer = msgpack.unpackb(value)
+    return peer_id == dead_peer or region.epoch.conf_ver <= conf_ver
 
 
 def bootstrap_region(batch: WriteBatch, storage: PeerStorage, region: Region) -> None:

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from ..raft import Config, ProposalDropped, RawNode, StateType
+from ..raft import ConfChange, Config, ProposalDropped, RawNode, StateType
 from ..storage.peer_storage import PeerStorage
 from .commands import WriteCommand, encode_writes, err
 from .region import Region
@@ -135,9 +135,17 @@ class Peer:
         `handle` is None when the store itself asks (the split checker)."""
         self._propose(data, [handle] if handle else [], reply)
 
-    def _propose(self, data: bytes, handles: list[Handle], reply: Any) -> None:
+    def propose_conf_change(self, cc: ConfChange, handle: Handle | None, reply: Any) -> None:
+        """Propose a membership change (the caller checked none is pending,
+        so Raft will not turn it into an empty entry)."""
+        self._propose(cc, [handle] if handle else [], reply)
+
+    def _propose(self, data: bytes | ConfChange, handles: list[Handle], reply: Any) -> None:
         try:
-            self.raw_node.propose(data)
+            if isinstance(data, ConfChange):
+                self.raw_node.propose_conf_change(data)
+            else:
+                self.raw_node.propose(data)
         except ProposalDropped as e:
             self._refuse(handles, reply, str(e))
             return
@@ -154,6 +162,21 @@ class Peer:
         for reads in self.read_waits.values():
             self._refuse([h for _, h in reads], reply, "leadership lost before the read")
         self.read_waits.clear()
+
+    def abandon_requests(self, reply: Any) -> None:
+        """The replica is gone: whatever waits on it gets RegionNotFound (a
+        proposal in flight may still commit elsewhere, so the client's
+        retry goes through its session)."""
+        waiting = [h for _, h in self.writes] + [h for _, h in self.reads]
+        waiting += [h for _, _, handles in self.proposals for h in handles]
+        waiting += [h for reads in self.read_waits.values() for _, h in reads]
+        waiting += [h for _, reads in self.ready_reads for _, h in reads]
+        self.writes, self.reads = [], []
+        self.proposals.clear()
+        self.read_waits.clear()
+        self.ready_reads.clear()
+        for h in waiting:
+            reply(h, err("RegionNotFound", f"region {self.region.id} left this store"))
 
     def forget_proposals_upto(self, index: int) -> None:
         """A snapshot covered these entries without applying them one by one:

@@ -18,6 +18,7 @@ from ..client.limits import MAX_SCAN_LIMIT, check_key, check_optional_value, che
 from ..errors import InvalidRequest
 from ..transport.codec import Request
 from .commands import OPS, WriteCommand, err, ok
+from .membership import ADD, CHANGES, Done, TransferFirst, Wait
 from .peer import Handle, Peer, ReadOp
 from .region import Epoch
 
@@ -47,6 +48,7 @@ class Service:
             "status": self._status,
             "transfer_leader": self._transfer_leader,
             "split": self._split,
+            "change_peer": self._change_peer,
         }
 
     def handle(self, req: Request, handle: Handle) -> None:
@@ -90,14 +92,7 @@ class Service:
             )
             return None
         if not peer.is_leader():
-            self.reply(
-                handle,
-                err(
-                    "NotLeader",
-                    f"store {self.store.store_id} does not lead region {region_id}",
-                    {"leader": peer.leader_store(), "region": region.to_wire()},
-                ),
-            )
+            self.reply(handle, not_leader(self.store.store_id, peer))
             return None
         return peer
 
@@ -169,14 +164,7 @@ class Service:
         if meta is None:
             raise InvalidRequest(f"store {target} holds no replica of region {region_id}")
         if not peer.is_leader():
-            self.reply(
-                handle,
-                err(
-                    "NotLeader",
-                    f"store {self.store.store_id} does not lead region {region_id}",
-                    {"leader": peer.leader_store(), "region": peer.region.to_wire()},
-                ),
-            )
+            self.reply(handle, not_leader(self.store.store_id, peer))
             return
         peer.raw_node.transfer_leader(meta.peer_id)
         self.store.touch(peer)
@@ -201,3 +189,36 @@ class Service:
             )
             return
         self.store.propose_split(peer, key, handle)
+
+    def _change_peer(self, req: Request, handle: Handle) -> None:
+        """One step towards a voter on `store` (change "add") or no replica
+        there ("remove"); the reply carries the region's descriptor, and the
+        client asks again until the goal holds."""
+        region_id, store_id, change = req.args["region"], req.args["store"], req.args["change"]
+        if type(store_id) is not int or change not in CHANGES:
+            raise InvalidRequest('store must be an int and change "add" or "remove"')
+        peer = self.store.peers.get(region_id)
+        if peer is None:
+            self.reply(handle, err("RegionNotFound", f"region {region_id} is not on this store"))
+            return
+        if not peer.is_leader():
+            self.reply(handle, not_leader(self.store.store_id, peer))
+            return
+        if change == ADD and store_id not in self.store.stores:
+            raise InvalidRequest(f"no store {store_id} in the cluster")
+        step = self.store.change_peer(peer, store_id, change, handle)
+        if isinstance(step, Done):
+            self.reply(handle, ok(peer.region.to_wire()))
+        elif isinstance(step, Wait):
+            self.reply(handle, err("ServerBusy", step.why))
+        elif isinstance(step, TransferFirst):
+            detail = {"leader": peer.store_of_peer(step.peer_id), "region": peer.region.to_wire()}
+            self.reply(handle, err("NotLeader", "leadership moves before the replica goes", detail))
+
+
+def not_leader(store_id: int, peer: Peer) -> list:
+    return err(
+        "NotLeader",
+        f"store {store_id} does not lead region {peer.region.id}",
+        {"leader": peer.leader_store(), "region": peer.region.to_wire()},
+    )

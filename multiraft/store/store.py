@@ -30,8 +30,9 @@ from ..storage.engine import WriteBatch
 from ..storage.peer_storage import PeerStorage
 from ..transport import codec
 from ..transport.zmq import Transport
-from .apply import Applier, load_sessions
+from .apply import Applier, destroy_region, is_tombstoned, load_sessions
 from .commands import SplitCommand, encode_split, err, ok
+from .membership import Propose, Step, TransferFirst, next_step
 from .meta import load_regions, open_data_dir
 from .peer import Handle, Peer, RaftSettings, ReadOp
 from .region import Region
@@ -154,8 +155,15 @@ class Store:
     def _learn_regions(self, entries: Any) -> None:
         for wire, leader in entries:
             region = Region.from_wire(wire)
-            if region.id in self.peers:
-                continue  # our own replica knows better
+            peer = self.peers.get(region.id)
+            if peer is not None:
+                # Our own replica knows better, unless the region's
+                # membership moved on without it.
+                me = region.peer_on(self.store_id)
+                stale = me is None or me.peer_id != peer.peer_id
+                if stale and region.epoch.conf_ver > peer.region.epoch.conf_ver:
+                    self._destroy_stale_peer(peer, region)
+                continue
             if self.router.update(region) or self.router.get(region.id) == region:
                 self.router.set_leader(region.id, leader)
 
@@ -196,8 +204,11 @@ class Store:
             if not rd.hard_state.is_empty():
                 peer.storage.set_hard_state(batch, rd.hard_state)
             applier.apply(peer, rd.committed_entries)
-            self._maybe_compact(peer, rd, batch)
+            if peer not in applier.removed:
+                self._maybe_compact(peer, rd, batch)
         batch.commit()
+        for peer in applier.changed:
+            self.router.update(peer.region)
         self._send([(peer, rd.messages) for peer, rd in readies])
         for peer, rd in readies:
             if not rd.snapshot.is_empty():
@@ -207,6 +218,8 @@ class Store:
             self._after_ready(peer, rd)
         for parent, region, storage, sessions in applier.splits:
             self._start_split_peer(parent, region, storage, sessions)
+        for peer in applier.removed:
+            self._drop_peer(peer)
 
     def _start_split_peer(
         self, parent: Peer, region: Region, storage: PeerStorage, sessions: SessionTable
@@ -217,6 +230,23 @@ class Store:
         self._add_peer(region, storage, sessions)
         if parent.is_leader():
             self.peers[region.id].raw_node.campaign()
+
+    def _drop_peer(self, peer: Peer) -> None:
+        """Forget a replica whose state is already deleted: its region no
+        longer has a replica here (the router keeps the descriptor)."""
+        log.info("region %d: replica removed from this store", peer.region.id)
+        del self.peers[peer.region.id]
+        peer.abandon_requests(self._reply)
+        self.router.update(peer.region)
+
+    def _destroy_stale_peer(self, peer: Peer, newer: Region) -> None:
+        """`newer` (from gossip) shows this store's replica was removed in a
+        change it never applied (it was cut off): delete it for good."""
+        batch = self.engine.batch()
+        destroy_region(batch, peer.storage, peer.region.epoch.conf_ver, peer.peer_id)
+        batch.commit()
+        peer.region = newer
+        self._drop_peer(peer)
 
     def _maybe_compact(self, peer: Peer, rd: Ready, batch: WriteBatch) -> None:
         """Raft log GC, in the turn's batch: every replica compacts its own log."""
@@ -312,6 +342,9 @@ class Store:
             return None
         if any(p.region.overlaps(region) for p in self.peers.values()):
             return None
+        if is_tombstoned(self.engine, region, me.peer_id):
+            log.debug("region %d: message for a removed replica", region.id)
+            return None
         log.info("region %d: creating an empty replica from a message", region.id)
         return self._add_peer(region, PeerStorage(self.engine, region.id), SessionTable())
 
@@ -364,6 +397,18 @@ class Store:
         cmd = SplitCommand(peer.region.epoch.version, key, ids[0], ids[1:])
         peer.propose_admin(encode_split(cmd), handle, self._reply)
         self.touch(peer)
+
+    def change_peer(self, peer: Peer, store_id: int, change: str, handle: Handle | None) -> Step:
+        """Take the next step of a replica change of `peer`'s region (this
+        store leads it); a proposal answers `handle` once applied."""
+        step = next_step(peer, store_id, change, lambda: self.meta.alloc_ids(self.engine, 1)[0])
+        if isinstance(step, Propose):
+            log.info("region %d: proposing %s", peer.region.id, step.change.type.name)
+            peer.propose_conf_change(step.change, handle, self._reply)
+        elif isinstance(step, TransferFirst):
+            peer.raw_node.transfer_leader(step.peer_id)
+        self.touch(peer)
+        return step
 
     def live_stores(self) -> list[int]:
         """This store and the stores heard from within a few election timeouts."""
