@@ -145,12 +145,32 @@ def print_status(st: dict, as_json: bool = False, hex_: bool = False) -> None:
         echo_json({"stores": st["stores"], "regions": regions})
         return
     click.echo(f"answered by store {st.get('store_id')} at {st.get('addr')}")
-    rows = [["STORE", "ADDR", "UP", "REGIONS", "LEADERS"]]
+    rows = [["STORE", "ADDR", "STATE", "REGIONS", "LEADERS", "CAPACITY", "AVAILABLE"]]
     for s in sorted(st["stores"], key=lambda s: s.get("id", 0)):
-        up = "up" if s.get("up") else "down"
+        state = s.get("state") or ("up" if s.get("up") else "down")
         rows.append(
-            [str(s.get("id")), str(s.get("addr")), up, str(s.get("regions")), str(s.get("leaders"))]
+            [
+                str(s.get("id")),
+                str(s.get("addr")),
+                state,
+                str(s.get("regions")),
+                str(s.get("leaders")),
+                _size(s.get("capacity")),
+                _size(s.get("available")),
+            ]
         )
     echo_table(rows)
     click.echo()
     echo_table(region_rows(entries, hex_))
+
+
+def _size(n: object) -> str:
+    """Bytes as a short human figure ("?" when the store has not said)."""
+    if not isinstance(n, int):
+        return "?"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"

@@ -69,6 +69,13 @@ def store() -> None:
     help="Split a region holding more keys than this.",
 )
 @click.option(
+    "--max-store-down-time",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1800.0,
+    show_default=True,
+    help="Seconds a store may be silent before its replicas are rebuilt elsewhere.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -85,6 +92,7 @@ def start(
     raft_log_gc_threshold: int,
     region_split_size: int,
     region_split_keys: int,
+    max_store_down_time: float,
     log_level: str,
 ) -> None:
     """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly."""
@@ -93,10 +101,8 @@ def start(
         stream=sys.stderr,
         format=f"%(asctime)s store-{store_id} %(levelname)s %(name)s: %(message)s",
     )
-    if join is not None:
-        raise click.ClickException(
-            "--join is not supported yet: start stores with --initial-cluster"
-        )
+    if join is not None and initial_cluster is not None:
+        raise click.UsageError("give --initial-cluster or --join, not both")
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     cluster = parse_cluster(initial_cluster) if initial_cluster else None
     config = StoreConfig(
@@ -109,6 +115,8 @@ def start(
         log_gc_threshold=raft_log_gc_threshold,
         log_gc_keep=max(1, raft_log_gc_threshold // 4),
         split_policy=SplitPolicy(region_split_size, region_split_keys),
+        join=join,
+        max_store_down_time=max_store_down_time,
     )
     try:
         s = Store(config)

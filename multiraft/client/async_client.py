@@ -244,42 +244,45 @@ class AsyncClient:
         """Give the region a voter on `store_id`: a learner first, promoted once
         it has caught up. Returns the new descriptor. `timeout` (default: the
         client's) bounds the whole change, snapshot included."""
-        return await self._change_peer(region_id, store_id, ADD, timeout)
+        return await self._change_peer(region_id, store_id, ADD, self._deadline(timeout))
 
     async def remove_peer(
         self, region_id: int, store_id: int, timeout: float | None = None
     ) -> Region:
         """Remove the region's replica on `store_id` (its leader hands
         leadership over first if it is the one going)."""
-        return await self._change_peer(region_id, store_id, REMOVE, timeout)
+        return await self._change_peer(region_id, store_id, REMOVE, self._deadline(timeout))
 
     async def move_peer(
         self, region_id: int, from_store: int, to_store: int, timeout: float | None = None
     ) -> Region:
         """Move a replica: add one on `to_store`, then remove the one on
         `from_store`, so the region never has fewer replicas than before."""
-        deadline = time.monotonic() + (timeout or self.timeout)
-        await self._change_peer(region_id, to_store, ADD, None, deadline)
-        return await self._change_peer(region_id, from_store, REMOVE, None, deadline)
+        deadline = self._deadline(timeout)
+        await self._change_peer(region_id, to_store, ADD, deadline, replaces=from_store)
+        return await self._change_peer(region_id, from_store, REMOVE, deadline)
 
     async def _change_peer(
         self,
         region_id: int,
         store_id: int,
         change: str,
-        timeout: float | None,
-        deadline: float | None = None,
+        deadline: float,
+        replaces: int | None = None,
     ) -> Region:
-        for name, v in (("region_id", region_id), ("store_id", store_id)):
-            if not isinstance(v, int) or isinstance(v, bool):
+        """Ask the leader for the next step until the goal holds (see
+        `multiraft.store.membership`)."""
+        for name, v in (("region_id", region_id), ("store_id", store_id), ("from", replaces)):
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
                 raise InvalidArgumentType(f"{name} must be an int, not {type(v).__name__}")
-        if deadline is None:
-            deadline = time.monotonic() + (timeout or self.timeout)
+        args: Args = {"store": store_id, "change": change}
+        if replaces is not None:
+            args["replaces"] = replaces
         while True:
             result, _ = await self._run(
                 "change_peer",
                 lambda: self.routes.get(region_id),
-                lambda _r: {"store": store_id, "change": change},
+                lambda _r: args,
                 mutating=True,
                 missing=lambda: RegionNotFound(f"no region {region_id}"),
                 deadline=deadline,
@@ -292,6 +295,9 @@ class AsyncClient:
                 return region
             if time.monotonic() >= deadline:
                 raise Timeout(f"region {region_id}: the replica change did not finish in time")
+
+    def _deadline(self, timeout: float | None) -> float:
+        return time.monotonic() + (timeout or self.timeout)
 
     # ---- operations: routing and retries ---------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgpack
@@ -59,9 +60,15 @@ class StoreMeta:
 
 
 def open_data_dir(
-    path: str, store_id: int, initial: dict[int, str] | None, replicas: int, sync: bool
+    path: str,
+    store_id: int,
+    initial: dict[int, str] | None,
+    replicas: int,
+    sync: bool,
+    join: Callable[[], tuple[int, dict[int, str]]] | None = None,
 ) -> tuple[Engine, StoreMeta]:
-    """The store's engine and metadata; bootstraps an empty data dir."""
+    """The store's engine and metadata; an empty data dir is bootstrapped
+    from `initial` (a new cluster) or from what `join()` gets from a member."""
     engine = Engine(path, sync=sync)
     ident = engine.ident()
     if ident is not None and ident[1] != store_id:
@@ -70,7 +77,10 @@ def open_data_dir(
     value = engine.get(STORE_META_KEY)
     if value is None:
         engine.close()
-        engine = _bootstrap(path, store_id, initial, replicas, sync)
+        if join is not None and not initial:
+            engine = _bootstrap_joined(path, store_id, sync, *join())
+        else:
+            engine = _bootstrap(path, store_id, initial, replicas, sync)
         value = engine.get(STORE_META_KEY)
     cluster_id, stores, next_id = msgpack.unpackb(value, strict_map_key=False)
     return engine, StoreMeta(store_id, cluster_id, dict(stores), next_id)
@@ -81,7 +91,7 @@ def _bootstrap(
 ) -> Engine:
     """First start: claim the dir, write the stores and region 1, in one batch."""
     if not initial:
-        raise StartupError("empty data dir: start with --initial-cluster (or --join)")
+        raise StartupError("empty data dir: start with --initial-cluster or --join")
     if store_id not in initial:
         raise StartupError(f"store {store_id} is not in --initial-cluster")
     cluster_id = cluster_id_of(initial)
@@ -94,6 +104,19 @@ def _bootstrap(
         bootstrap_region(batch, PeerStorage(engine, region.id), region)
     batch.commit()
     log.info("store %d bootstrapped cluster %x with %d stores", store_id, cluster_id, len(initial))
+    return engine
+
+
+def _bootstrap_joined(
+    path: str, store_id: int, sync: bool, cluster_id: int, stores: dict[int, str]
+) -> Engine:
+    """First start of a store that joins: the cluster's id and store list,
+    no regions (replicas arrive as the cluster moves them here)."""
+    engine = Engine.open(path, store_id=store_id, cluster_id=cluster_id, sync=sync)
+    batch = engine.batch()
+    StoreMeta(store_id, cluster_id, stores).write(batch)
+    batch.commit()
+    log.info("store %d joined cluster %x of %d stores", store_id, cluster_id, len(stores))
     return engine
 
 

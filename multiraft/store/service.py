@@ -49,6 +49,7 @@ class Service:
             "transfer_leader": self._transfer_leader,
             "split": self._split,
             "change_peer": self._change_peer,
+            "join": self._join,
         }
 
     def handle(self, req: Request, handle: Handle) -> None:
@@ -206,6 +207,11 @@ class Service:
             return
         if change == ADD and store_id not in self.store.stores:
             raise InvalidRequest(f"no store {store_id} in the cluster")
+        replaces = req.args.get("replaces")
+        if replaces is not None and change == ADD:
+            if type(replaces) is not int:
+                raise InvalidRequest("replaces must be a store id")
+            self.store.scheduler.start_move(region_id, replaces)
         step = self.store.change_peer(peer, store_id, change, handle)
         if isinstance(step, Done):
             self.reply(handle, ok(peer.region.to_wire()))
@@ -214,6 +220,22 @@ class Service:
         elif isinstance(step, TransferFirst):
             detail = {"leader": peer.store_of_peer(step.peer_id), "region": peer.region.to_wire()}
             self.reply(handle, err("NotLeader", "leadership moves before the replica goes", detail))
+
+    def _join(self, req: Request, handle: Handle) -> None:
+        """A new store asks to join: add it to the store list (gossip spreads
+        it) and tell it the cluster's id and stores. Asking twice is fine."""
+        store_id, addr = req.args["store_id"], req.args["addr"]
+        if type(store_id) is not int or store_id < 1 or not isinstance(addr, str):
+            raise InvalidRequest("store_id must be a positive int and addr a string")
+        stores = self.store.stores
+        if stores.get(store_id, addr) != addr:
+            raise InvalidRequest(f"store id {store_id} is taken by {stores[store_id]}")
+        taken = [sid for sid, a in stores.items() if a == addr and sid != store_id]
+        if taken:
+            raise InvalidRequest(f"{addr} is the address of store {taken[0]}")
+        if store_id not in stores:
+            self.store.add_store(store_id, addr)
+        self.reply(handle, ok({"cluster_id": self.store.cluster_id, "stores": dict(stores)}))
 
 
 def not_leader(store_id: int, peer: Peer) -> list:

@@ -17,9 +17,11 @@ The loop is the batch system. Each turn:
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import msgpack
@@ -32,6 +34,7 @@ from ..transport import codec
 from ..transport.zmq import Transport
 from .apply import Applier, destroy_region, is_tombstoned, load_sessions
 from .commands import SplitCommand, encode_split, err, ok
+from .join import ask_to_join
 from .membership import Propose, Step, TransferFirst, next_step
 from .meta import load_regions, open_data_dir
 from .peer import Handle, Peer, RaftSettings, ReadOp
@@ -66,14 +69,25 @@ class StoreConfig:
     """...keeping this many, so a briefly lagging follower still catches up
     from the log; one further behind gets a snapshot."""
     split_policy: SplitPolicy = field(default_factory=SplitPolicy)
+    join: str | None = None
+    """A member's address, to join its running cluster on the first start."""
+    max_store_down_time: float = 1800.0
+    """Seconds of silence after which a store counts as gone for good and
+    the regions it held are re-replicated elsewhere."""
 
 
 class Store:
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
         self.store_id = config.store_id
+        join = partial(ask_to_join, config.join, config.store_id, config.addr)
         self.engine, self.meta = open_data_dir(
-            config.data_dir, config.store_id, config.initial_cluster, config.replicas, config.sync
+            config.data_dir,
+            config.store_id,
+            config.initial_cluster,
+            config.replicas,
+            config.sync,
+            join if config.join else None,
         )
         self.cluster_id = self.meta.cluster_id
         self.stores = self.meta.stores
@@ -92,6 +106,9 @@ class Store:
             self.transport.set_store_addr(sid, addr)
         self.service = Service(self, self._reply)
         self.last_seen: dict[int, float] = {}
+        self.started = time.monotonic()
+        self.store_stats: dict[int, dict] = {}
+        """What each other store last said about itself (gossip)."""
         self._replies: list[tuple[Handle, Any]] = []
         self.scheduler = Scheduler(self)
         self._ticks = 0
@@ -139,18 +156,52 @@ class Store:
         if self._ticks % GOSSIP_TICKS == 0:
             self._gossip()
             self.scheduler.check_splits()
+            self.scheduler.check_replicas(balance=self._ticks % BALANCE_TICKS == 0)
         if self._ticks % BALANCE_TICKS == 0:
             self.scheduler.balance_leaders()
 
     def _gossip(self) -> None:
         """Tell every other store about the regions this store leads (newer
-        epoch wins on arrival), so any store can route any key."""
+        epoch wins on arrival), so any store can route any key; about every
+        store it knows, so a joined store becomes known to all; and about
+        itself, for the scheduling decisions of the others."""
         led = [[p.region.to_wire(), self.store_id] for p in self.peers.values() if p.is_leader()]
-        batch = codec.PeerBatch(self.cluster_id, self.store_id, [], {"regions": led})
+        extras = {"regions": led, "stores": self.stores, "stats": self.own_stats()}
+        batch = codec.PeerBatch(self.cluster_id, self.store_id, [], extras)
         frame = codec.encode_peer_batch(batch)
         for store_id in self.stores:
             if store_id != self.store_id:
                 self.transport.send_to_store(store_id, frame)
+
+    def _learn_stores(self, sender: int, extras: dict) -> None:
+        stats = extras.get("stats")
+        if isinstance(stats, dict):
+            self.store_stats[sender] = stats
+        new = {
+            int(sid): str(addr)
+            for sid, addr in extras.get("stores", {}).items()
+            if int(sid) not in self.stores
+        }
+        for sid, addr in new.items():
+            self.add_store(sid, addr)
+
+    def add_store(self, store_id: int, addr: str) -> None:
+        """Remember a store (joined through us or heard of), durably."""
+        log.info("store %d at %s joins the cluster", store_id, addr)
+        self.stores[store_id] = addr
+        batch = self.engine.batch()
+        self.meta.write(batch)
+        batch.commit()
+        self.transport.set_store_addr(store_id, addr)
+
+    def own_stats(self) -> dict:
+        disk = shutil.disk_usage(self.config.data_dir)
+        return {
+            "regions": len(self.peers),
+            "leaders": sum(p.is_leader() for p in self.peers.values()),
+            "capacity": disk.total,
+            "available": disk.free,
+        }
 
     def _learn_regions(self, entries: Any) -> None:
         for wire, leader in entries:
@@ -306,11 +357,12 @@ class Store:
             log.warning("dropped Raft traffic from store %d of another cluster", batch.from_store)
             return
         self.last_seen[batch.from_store] = time.monotonic()
-        if "regions" in batch.extras:
+        if batch.extras:
             try:
-                self._learn_regions(batch.extras["regions"])
-            except (TypeError, ValueError) as e:
-                log.warning("bad region gossip from store %d: %s", batch.from_store, e)
+                self._learn_stores(batch.from_store, batch.extras)
+                self._learn_regions(batch.extras.get("regions", []))
+            except (TypeError, ValueError, AttributeError) as e:
+                log.warning("bad gossip from store %d: %s", batch.from_store, e)
         for item in batch.items:
             if item.message.type == MessageType.PROP:
                 # Stores never forward proposals: a PROP on the wire is bogus.
@@ -415,6 +467,21 @@ class Store:
         horizon = time.monotonic() - 3 * self.config.raft.election_tick * self.config.tick_interval
         return [s for s in self.stores if s == self.store_id or self.last_seen.get(s, 0) >= horizon]
 
+    def down_stores(self) -> set[int]:
+        """Stores silent for longer than max_store_down_time (counted from
+        this store's start for those never heard from): gone for good."""
+        horizon = time.monotonic() - self.config.max_store_down_time
+        return {
+            s
+            for s in self.stores
+            if s != self.store_id and self.last_seen.get(s, self.started) < horizon
+        }
+
+    def store_state(self, store_id: int, live: set[int], down: set[int]) -> str:
+        if store_id in live:
+            return "up"
+        return "down" if store_id in down else "disconnected"
+
     def regions_around(self, region: Region, key: bytes) -> list:
         """Current descriptors for a client with a stale view of `region`:
         the region itself and the one now holding `key`."""
@@ -443,7 +510,8 @@ class Store:
                 counts.setdefault(store_id, [0, 0])[0] += 1
             if leader is not None:
                 counts.setdefault(leader, [0, 0])[1] += 1
-        live = set(self.live_stores())
+        live, down = set(self.live_stores()), self.down_stores()
+        self.store_stats[self.store_id] = self.own_stats()
         stores = [
             {
                 "id": sid,
@@ -451,6 +519,9 @@ class Store:
                 "regions": c[0],
                 "leaders": c[1],
                 "up": sid in live,
+                "state": self.store_state(sid, live, down),
+                "capacity": self.store_stats.get(sid, {}).get("capacity"),
+                "available": self.store_stats.get(sid, {}).get("available"),
             }
             for sid, c in sorted(counts.items())
         ]

@@ -61,10 +61,21 @@ class LocalCluster:
         self.replicas = replicas
         self.extra_args = list(extra_args)
         self.procs: dict[int, subprocess.Popen] = {}
+        self.initial = dict(self.addrs)
+        self.joined: dict[int, str] = {}
+        """Stores started with --join: store id -> the member asked."""
 
     @property
     def spec(self) -> str:
-        return ",".join(f"{i}={a}" for i, a in self.addrs.items())
+        return ",".join(f"{i}={a}" for i, a in self.initial.items())
+
+    def join(self, store_id: int, member: int) -> None:
+        """Start a new store that joins the running cluster through `member`."""
+        assert store_id not in self.addrs
+        self.ids.append(store_id)
+        self.addrs[store_id] = f"127.0.0.1:{free_ports(1)[0]}"
+        self.joined[store_id] = self.addrs[member]
+        self.start(store_id)
 
     def endpoints(self) -> list[str]:
         return [self.addrs[i] for i in self.ids]
@@ -83,8 +94,11 @@ class LocalCluster:
             self.addrs[store_id],
             "--data-dir",
             str(self.root / f"store-{store_id}"),
-            "--initial-cluster",
-            self.spec,
+            *(
+                ["--join", self.joined[store_id]]
+                if store_id in self.joined
+                else ["--initial-cluster", self.spec]
+            ),
             "--replicas",
             str(self.replicas),
             "--tick-interval",
