@@ -1,0 +1,161 @@
+"""Replica changes with real store processes: replicas move by hand, stores
+join and regions spread onto them, a store dies for good and its replicas
+are rebuilt elsewhere, all under concurrent clients whose histories must be
+linearizable and whose acknowledged writes must all be there at the end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from multiraft import Client
+from multiraft.errors import MultiraftError
+from multiraft.store.region import VOTER
+
+from .harness import raw_request, wait_for
+from .linearizability import Op, check_history
+from .test_linearizable_under_faults import client_worker
+
+
+def cli(cluster, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "cli.main", *args, "--cluster", ",".join(cluster.endpoints())]
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
+
+
+def region_list(cluster) -> list[dict]:
+    out = cli(cluster, "region", "list", "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_move_add_and_remove_a_replica_from_the_cli(make_cluster) -> None:
+    c = make_cluster(3, 2)  # region 1 on stores 1 and 2; store 3 holds nothing
+    with Client(c.endpoints(), timeout=10) as client:
+        for i in range(100):
+            client.put(b"m%03d" % i, b"%d" % i)
+    out = cli(c, "region", "move", "1", "1", "3")
+    assert out.returncode == 0, out.stderr
+    # Learner, promotion, removal: conf_ver 1 -> 4. Stores learn the new
+    # descriptor from the leader's gossip, so the listing may lag a moment.
+    region = wait_for("the move to show", lambda: current(c, 4))
+    assert sorted((p["store_id"], p["role"]) for p in region["peers"]) == [
+        (2, VOTER),
+        (3, VOTER),
+    ]
+    leader = c.wait_leader(1)
+    out = cli(c, "region", "add-peer", "1", "1")
+    assert out.returncode == 0, out.stderr
+    out = cli(c, "region", "remove-peer", "1", str(leader))  # the leader steps aside first
+    assert out.returncode == 0, out.stderr
+    region = wait_for("the removal to show", lambda: current(c, 7))
+    assert sorted(p["store_id"] for p in region["peers"]) == sorted({1, 2, 3} - {leader})
+    with Client(c.endpoints(), timeout=10) as client:
+        assert client.scan(b"m", b"n", limit=1000) == [
+            (b"m%03d" % i, b"%d" % i) for i in range(100)
+        ]
+    bad = cli(c, "region", "add-peer", "1", "9")
+    assert bad.returncode != 0 and "no store 9" in bad.stderr
+
+
+def current(cluster, conf_ver: int) -> dict | None:
+    """Region 1 as every store lists it, once all list it at `conf_ver`."""
+    seen = []
+    for i in cluster.alive():
+        reply = raw_request(cluster.addrs[i], "regions", {}, timeout=1.0)
+        if reply is None or not reply.ok:
+            return None
+        seen += [w for w, _ in reply.result["regions"] if w[0] == 1]
+    if not seen or any(w[3][1] != conf_ver for w in seen):
+        return None
+    return next(r for r in region_list(cluster) if r["id"] == 1)
+
+
+def acked_writer(endpoints: list[str], stop: threading.Event, acked: dict) -> None:
+    """Puts of fresh keys; remembers those acknowledged (a Timeout may or may
+    not have applied, so only acknowledged ones are checked)."""
+    with Client(endpoints, timeout=8) as client:
+        n = 0
+        while not stop.is_set():
+            key, value = b"w%06d" % n, b"v%d" % n
+            n += 1
+            try:
+                client.put(key, value)
+            except MultiraftError:
+                continue
+            acked[key] = value
+
+
+def placement(cluster, ask: list[int]) -> list[tuple[int, list[tuple[int, str]]]] | None:
+    """(region id, [(store, role)]) for every region, from a live store."""
+    for i in ask:
+        reply = raw_request(cluster.addrs[i], "regions", {}, timeout=1.0)
+        if reply is not None and reply.ok:
+            return [
+                (wire[0], [(s, role) for s, _peer, role in wire[4]])
+                for wire, _leader in reply.result["regions"]
+            ]
+    return None
+
+
+def store_counts(cluster, ask: list[int]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for _rid, peers in placement(cluster, ask) or []:
+        for s, _role in peers:
+            counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+@pytest.mark.slow
+def test_joined_stores_take_regions_and_a_dead_stores_replicas_are_rebuilt(make_cluster) -> None:
+    c = make_cluster(3, 3, "--max-store-down-time", "4")
+    with Client(c.endpoints(), timeout=10) as admin:
+        for key in (b"lin-3", b"w000400", b"w001000", b"w002000", b"w004000"):
+            admin.split(key)
+    stop = threading.Event()
+    histories: list[list[Op]] = [[], []]
+    acked: dict[bytes, bytes] = {}
+    endpoints = c.endpoints()
+    workers = [
+        threading.Thread(target=client_worker, args=(endpoints, i, stop, histories[i]))
+        for i in range(2)
+    ]
+    workers.append(threading.Thread(target=acked_writer, args=(endpoints, stop, acked)))
+    for t in workers:
+        t.start()
+    try:
+        c.join(4, 1)
+        c.join(5, 2)
+        live = [2, 3, 4, 5]
+        wait_for(
+            "the joined stores to hold regions",
+            lambda: min(store_counts(c, live).get(s, 0) for s in (4, 5)) >= 3,
+            timeout=60,
+        )
+        c.kill(1)  # for good: it never comes back
+
+        def fully_replicated() -> bool:
+            regions = placement(c, live)
+            return bool(regions) and all(
+                len(peers) == 3 and all(s in live and role == VOTER for s, role in peers)
+                for _rid, peers in regions
+            )
+
+        wait_for("every region back at 3 voters on live stores", fully_replicated, timeout=90)
+    finally:
+        stop.set()
+        for t in workers:
+            t.join(timeout=60)
+    with Client([c.addrs[i] for i in live], timeout=10) as client:
+        stored = dict(client.scan(b"w", b"x", limit=10_000))
+        status = client.status()
+    assert len(acked) > 100, f"too little progress: {len(acked)} writes"
+    missing = {k for k, v in acked.items() if stored.get(k) != v}
+    assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {sorted(missing)[:5]}"
+    assert {s["id"]: s["state"] for s in status["stores"]}[1] == "down"
+    ops = [op for h in histories for op in h]
+    assert len([op for op in ops if not op.unknown]) > 100
+    assert check_history(ops) == []
