@@ -17,6 +17,7 @@ from multiraft import Client
 from multiraft.errors import MultiraftError
 from multiraft.storage.errors import StorageError
 from multiraft.store.meta import StartupError
+from multiraft.store.snapshot_transfer import TransferConfig
 from multiraft.store.split_check import SplitPolicy
 from multiraft.store.store import Store, StoreConfig
 
@@ -69,6 +70,13 @@ def store() -> None:
     help="Split a region holding more keys than this.",
 )
 @click.option(
+    "--snap-chunk-size",
+    type=click.IntRange(min=1, max=32 << 20),
+    default=1 << 20,
+    show_default=True,
+    help="Bytes of keys and values per chunk of a streamed snapshot.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -85,6 +93,7 @@ def start(
     raft_log_gc_threshold: int,
     region_split_size: int,
     region_split_keys: int,
+    snap_chunk_size: int,
     log_level: str,
 ) -> None:
     """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly."""
@@ -109,6 +118,7 @@ def start(
         log_gc_threshold=raft_log_gc_threshold,
         log_gc_keep=max(1, raft_log_gc_threshold // 4),
         split_policy=SplitPolicy(region_split_size, region_split_keys),
+        snapshot=TransferConfig(chunk_bytes=snap_chunk_size),
     )
     try:
         s = Store(config)

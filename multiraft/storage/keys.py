@@ -17,6 +17,7 @@ hard state                 ``01 + region_id(8) + 02``                  ``HardSta
 apply state                ``01 + region_id(8) + 03``                  ``[applied, trunc_index, trunc_term]``
 region state               ``01 + region_id(8) + 04``                  ``[descriptor, start, end, conf_state]``
 client session             ``01 + region_id(8) + 05 + client_id(8)``   opaque to storage (the store's)
+snapshot ingest pending    ``01 + region_id(8) + 06``                  the staged ``Snapshot.to_wire()``
 user data                  ``7a ("z") + user_key``                     the user's value bytes (raw)
 =========================  ==========================================  ========================================
 
@@ -30,6 +31,9 @@ Notes:
 - The region state's ``descriptor`` is opaque bytes owned by the store;
   ``start``/``end`` is the region's user-key range (``end == b""``: +inf),
   which is all the storage layer needs to know about it.
+- An ingest-pending marker exists only while a received snapshot replaces
+  the region's data in several bounded transactions (see `snapshot`); its
+  snapshot names the staging file, so a restart redoes the ingest.
 - User data of all regions shares one ordered key space: a region's data is
   the key range ``[z + start, z + end)``. Every data key is below ``b"{"``
   (``z`` + 1), the end of the data space.
@@ -49,6 +53,7 @@ HARD_STATE_SUFFIX = b"\x02"
 APPLY_STATE_SUFFIX = b"\x03"
 REGION_STATE_SUFFIX = b"\x04"
 SESSION_SUFFIX = b"\x05"
+INGEST_SUFFIX = b"\x06"
 
 _U64 = struct.Struct(">Q")
 _REGION = struct.Struct(">BQ")
@@ -92,6 +97,11 @@ def session_prefix(region_id: int) -> bytes:
     """A region's client sessions: this prefix + big-endian client id. They are
     replicated state, so snapshots carry them with the data."""
     return _REGION.pack(1, region_id) + SESSION_SUFFIX
+
+
+def ingest_marker_key(region_id: int) -> bytes:
+    """Present while a snapshot ingest of the region is under way."""
+    return _REGION.pack(1, region_id) + INGEST_SUFFIX
 
 
 def data_key(user_key: bytes) -> bytes:
