@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,8 @@ from multiraft.storage import (
     kv,
 )
 from multiraft.storage.snapshot import SnapshotHeader
+
+from . import ingest_child
 
 CS = ConfState((1, 2, 3))
 SESSIONS = [keys.pack_u64(7), b"session7"]
@@ -53,6 +59,7 @@ def old_replica(engine: Engine, region_id: int = 1) -> PeerStorage:
     return ps
 
 
+REPO = Path(__file__).resolve().parents[2]
 PAIRS = [(b"m%03d" % i, b"v%d" % i) for i in range(20)]
 
 
@@ -186,3 +193,33 @@ def test_delete_some_deletes_at_most_n_keys_a_commit(engine: Engine) -> None:
     assert kv.scan(engine, b"", b"") == [(b"9", b"v"), (b"x", b"keep")]
     assert engine.delete_some(*keys.data_range(b"", b""), 100) is False
     assert kv.scan(engine, b"", b"") == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("commits", [0, 1, 10, 25, 31])  # 32: done
+def test_sigkill_mid_ingest_then_restart_installs_exactly(tmp_path: Path, commits: int) -> None:
+    """A real process killed after `commits` commits of a long ingest (tiny
+    transactions: clearing the old data, then the staged pairs)."""
+    path = tmp_path / "s"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.storage.ingest_child", str(path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], 20.0)
+        assert ready and child.stdout.readline() == b"begun\n"
+        for _ in range(commits):
+            assert child.stdout.readline() == b"commit\n"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    with Engine(path) as engine:
+        ingest.recover(engine)
+        assert kv.scan(engine, b"", b"") == [(b"a", b"outside"), *ingest_child.PAIRS]
+        ps = PeerStorage(engine, 1)
+        assert ps.apply_state.applied_index == 9 and ps.region.descriptor == b"desc"
+        assert ingest.pending(engine) == [] and os.listdir(ingest.staging_dir(engine)) == []
