@@ -17,6 +17,7 @@ from multiraft import Client
 from multiraft.errors import MultiraftError
 from multiraft.storage.errors import StorageError
 from multiraft.store.meta import StartupError
+from multiraft.store.snapshot_transfer import TransferConfig
 from multiraft.store.split_check import SplitPolicy
 from multiraft.store.store import Store, StoreConfig
 
@@ -76,6 +77,13 @@ def store() -> None:
     help="Seconds a store may be silent before its replicas are rebuilt elsewhere.",
 )
 @click.option(
+    "--snap-chunk-size",
+    type=click.IntRange(min=1, max=32 << 20),
+    default=1 << 20,
+    show_default=True,
+    help="Bytes of keys and values per chunk of a streamed snapshot.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -93,6 +101,7 @@ def start(
     region_split_size: int,
     region_split_keys: int,
     max_store_down_time: float,
+    snap_chunk_size: int,
     log_level: str,
 ) -> None:
     """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly."""
@@ -117,6 +126,7 @@ def start(
         split_policy=SplitPolicy(region_split_size, region_split_keys),
         join=join,
         max_store_down_time=max_store_down_time,
+        snapshot=TransferConfig(chunk_bytes=snap_chunk_size),
     )
     try:
         s = Store(config)

@@ -30,6 +30,7 @@ import lmdb
 
 from . import keys
 from .errors import IdentMismatch, StorageError, StorageFull
+from .snapshot import SnapshotSources
 from .states import pack, unpack
 
 DEFAULT_MAP_SIZE = 64 << 20
@@ -123,6 +124,8 @@ class Engine:
             writemap=False,
             max_dbs=0,
         )
+        self.snapshot_sources = SnapshotSources()
+        """Read transactions of snapshots being generated: closed before the env."""
 
     @classmethod
     def open(
@@ -199,6 +202,29 @@ class Engine:
             raise
         txn.commit()
 
+    def delete_some(self, lo: bytes, hi: bytes, max_keys: int) -> bool:
+        """Delete at most `max_keys` keys of [lo, hi) in one committed
+        transaction, so clearing a big range never holds more than that many
+        dirty pages in memory. Returns whether keys of the range remain."""
+        while True:
+            txn = self._env.begin(write=True)
+            try:
+                cursor = txn.cursor()
+                more = cursor.set_range(lo) and _below(cursor, hi)
+                n = 0
+                while more and n < max_keys:
+                    more = cursor.delete() and _below(cursor, hi)
+                    n += 1
+            except lmdb.MapFullError:
+                txn.abort()
+                self._grow()
+                continue
+            except BaseException:
+                txn.abort()
+                raise
+            txn.commit()
+            return more
+
     def _grow(self) -> None:
         self._env.set_mapsize(self.map_size() * 2)
 
@@ -206,6 +232,7 @@ class Engine:
         return self._env.info()["map_size"]
 
     def close(self) -> None:
+        self.snapshot_sources.close_all()
         self._env.close()
 
     def __enter__(self) -> Self:
@@ -221,6 +248,12 @@ def _delete_range(cursor: lmdb.Cursor, lo: bytes, hi: bytes) -> None:
     while cursor.key() < hi:
         if not cursor.delete():
             return
+
+
+def _below(cursor: lmdb.Cursor, hi: bytes) -> bool:
+    """Whether the cursor is on a key < hi (an unpositioned cursor's key is b"")."""
+    key = cursor.key()
+    return bool(key) and key < hi
 
 
 def _is_disk_full(e: lmdb.Error, path: str) -> bool:

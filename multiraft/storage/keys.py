@@ -18,6 +18,7 @@ apply state                ``01 + region_id(8) + 03``                  ``[applie
 region state               ``01 + region_id(8) + 04``                  ``[descriptor, start, end, conf_state]``
 client session             ``01 + region_id(8) + 05 + client_id(8)``   opaque to storage (the store's)
 region tombstone           ``01 + region_id(8) + 07``                  ``[conf_ver, peer_id]`` of the removed
+snapshot ingest pending    ``01 + region_id(8) + 06``                  the staged ``Snapshot.to_wire()``
 user data                  ``7a ("z") + user_key``                     the user's value bytes (raw)
 =========================  ==========================================  ========================================
 
@@ -31,6 +32,9 @@ Notes:
 - The region state's ``descriptor`` is opaque bytes owned by the store;
   ``start``/``end`` is the region's user-key range (``end == b""``: +inf),
   which is all the storage layer needs to know about it.
+- An ingest-pending marker exists only while a received snapshot replaces
+  the region's data in several bounded transactions (see `snapshot`); its
+  snapshot names the staging file, so a restart redoes the ingest.
 - User data of all regions shares one ordered key space: a region's data is
   the key range ``[z + start, z + end)``. Every data key is below ``b"{"``
   (``z`` + 1), the end of the data space.
@@ -51,6 +55,7 @@ APPLY_STATE_SUFFIX = b"\x03"
 REGION_STATE_SUFFIX = b"\x04"
 SESSION_SUFFIX = b"\x05"
 TOMBSTONE_SUFFIX = b"\x07"
+INGEST_SUFFIX = b"\x06"
 
 _U64 = struct.Struct(">Q")
 _REGION = struct.Struct(">BQ")
@@ -99,6 +104,11 @@ def session_prefix(region_id: int) -> bytes:
 def tombstone_key(region_id: int) -> bytes:
     """Left where a removed replica was (see `store.apply.destroy_region`)."""
     return _REGION.pack(1, region_id) + TOMBSTONE_SUFFIX
+
+
+def ingest_marker_key(region_id: int) -> bytes:
+    """Present while a snapshot ingest of the region is under way."""
+    return _REGION.pack(1, region_id) + INGEST_SUFFIX
 
 
 def data_key(user_key: bytes) -> bytes:

@@ -22,6 +22,7 @@ from multiraft.raft.types import ConfState, Entry, HardState, Snapshot, limit_si
 from . import keys
 from .engine import Engine, WriteBatch
 from .errors import StorageError
+from .snapshot import open_snapshot
 from .states import (
     ENTRY_HEADER,
     HARD_STATE,
@@ -175,10 +176,9 @@ class PeerStorage:
         return out
 
     def snapshot(self) -> Snapshot:
-        """A snapshot of the region's data at its applied index."""
-        from .kv import generate_snapshot
-
-        return generate_snapshot(self.engine, self.region_id)
+        """A snapshot of the region at its applied index: a header, and the
+        data from a read transaction opened now (see `snapshot`)."""
+        return open_snapshot(self.engine, self.region_id)
 
     # -- writes ------------------------------------------------------------
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import msgpack
 
-from ..raft import MessageType, RaftError, Ready, SnapshotStatus, StateType
-from ..storage import kv
+from ..raft import MessageType, RaftError, Ready, StateType
+from ..storage import ingest, kv
 from ..storage.engine import WriteBatch
 from ..storage.peer_storage import PeerStorage
 from ..transport import codec
@@ -43,6 +43,8 @@ from .router import RegionRouter
 from .scheduler import Scheduler
 from .service import Service
 from .session import SessionTable
+from .snapshot_transfer import TransferConfig
+from .snapshots import SnapshotStreams
 from .split_check import RegionSize, SplitPolicy
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class StoreConfig:
     max_store_down_time: float = 1800.0
     """Seconds of silence after which a store counts as gone for good and
     the regions it held are re-replicated elsewhere."""
+    snapshot: TransferConfig = field(default_factory=TransferConfig)
 
 
 class Store:
@@ -95,6 +98,11 @@ class Store:
         self._active: set[int] = set()
         """Regions that got input since the last turn."""
         self.peers: dict[int, Peer] = {}
+        try:
+            ingest.recover(self.engine)  # before any replica reads its region
+        except Exception:
+            self.engine.close()
+            raise
         for region, storage in load_regions(self.engine):
             self._add_peer(region, storage, load_sessions(self.engine, region.id))
         try:
@@ -105,6 +113,7 @@ class Store:
         for sid, addr in self.stores.items():
             self.transport.set_store_addr(sid, addr)
         self.service = Service(self, self._reply)
+        self.snapshots = SnapshotStreams(self, config.snapshot)
         self.last_seen: dict[int, float] = {}
         self.started = time.monotonic()
         self.store_stats: dict[int, dict] = {}
@@ -230,6 +239,7 @@ class Store:
         readies = [(p, p.raw_node.ready()) for p in active if p.raw_node.has_ready()]
         if readies:
             self._handle_readies(readies)
+        self.snapshots.pump(time.monotonic())
         self._flush_replies()
         for peer, _ in readies:
             if peer.raw_node.has_ready():
@@ -240,16 +250,15 @@ class Store:
         batch = self.engine.batch()
         # Replies queued while applying are sent by turn() after the commit.
         applier = Applier(self.engine, batch, self._reply)
+        installed = []
         for peer, rd in readies:
             if not rd.snapshot.is_empty():
-                log.info(
-                    "region %d: installing a snapshot at index %d",
-                    peer.region.id,
-                    rd.snapshot.metadata.index,
-                )
-                kv.ingest_snapshot(batch, peer.storage, rd.snapshot)
-                descriptor = msgpack.unpackb(rd.snapshot.data)[0]
-                peer.region = Region.from_wire(msgpack.unpackb(descriptor))
+                # Data first, in bounded transactions; Raft state and the
+                # entries after the snapshot in this batch (see `ingest`).
+                header = self.snapshots.install_data(peer, rd.snapshot)
+                ingest.finish(batch, peer.storage, rd.snapshot, header)
+                installed.append(header)
+                peer.region = Region.from_wire(msgpack.unpackb(header.descriptor))
                 self.router.update(peer.region)
             peer.storage.append(batch, rd.entries)
             if not rd.hard_state.is_empty():
@@ -260,6 +269,8 @@ class Store:
         batch.commit()
         for peer in applier.changed:
             self.router.update(peer.region)
+        for header in installed:
+            self.snapshots.installed(header)
         self._send([(peer, rd.messages) for peer, rd in readies])
         for peer, rd in readies:
             if not rd.snapshot.is_empty():
@@ -349,6 +360,8 @@ class Store:
             self.service.handle(msg, Handle(identity, msg.request_id))
         elif isinstance(msg, codec.PeerBatch):
             self._on_peer_batch(msg)
+        elif isinstance(msg, codec.SnapChunk | codec.SnapAck):
+            self.snapshots.on_frame(msg, time.monotonic())
         else:
             log.warning("dropped an unexpected %s frame", type(msg).__name__)
 
@@ -367,6 +380,10 @@ class Store:
             if item.message.type == MessageType.PROP:
                 # Stores never forward proposals: a PROP on the wire is bogus.
                 log.warning("dropped a proposal sent by store %d", batch.from_store)
+                continue
+            if item.message.type == MessageType.SNAP:
+                # Snapshots arrive as SNAP_CHUNK streams only (see `snapshots`).
+                log.warning("dropped a MsgSnap in a Raft batch from store %d", batch.from_store)
                 continue
             peer = self.peers.get(item.region_id) or self._maybe_create_peer(item)
             if peer is None or item.message.to != peer.peer_id:
@@ -403,10 +420,16 @@ class Store:
     def _send(self, outgoing: list[tuple[Peer, list]]) -> None:
         """One frame per destination store for everything of this turn."""
         by_store: dict[int, list[tuple[Peer, Any]]] = defaultdict(list)
+        now = time.monotonic()
         for peer, msgs in outgoing:
             for m in msgs:
                 store = peer.store_of_peer(m.to)
-                if store is not None:
+                if store is None:
+                    continue
+                if m.type == MessageType.SNAP:
+                    self.snapshots.send(peer, m, store, now)  # streamed in chunks
+                    self.touch(peer)
+                else:
                     by_store[store].append((peer, m))
         for store, pairs in by_store.items():
             items = [
@@ -424,9 +447,6 @@ class Store:
                 self.touch(peer)
                 if not delivered:
                     peer.raw_node.report_unreachable(m.to)
-                if m.type == MessageType.SNAP:
-                    status = SnapshotStatus.FINISH if delivered else SnapshotStatus.FAILURE
-                    peer.raw_node.report_snapshot(m.to, status)
 
     def _reply(self, handle: Handle, result: Any) -> None:
         self._replies.append((handle, result))
@@ -533,5 +553,6 @@ class Store:
         }
 
     def close(self) -> None:
+        self.snapshots.close()
         self.transport.close()
         self.engine.close()

@@ -10,6 +10,12 @@ A frame is one version byte, one kind byte, then one msgpack object:
 |            |  store that has no replica of it yet can create one                 |
 | REQUEST (2)| [request_id, op, args]  — client to store; args is a map            |
 | REPLY (3)  | [request_id, ok, result]  or  [request_id, false, [kind, msg, detail]]|
+| SNAP_CHUNK | [cluster_id, from_store_id, region_id, transfer_id, seq,            |
+|  (4)       |  [k0, v0, k1, v1, ...], done, item]  — one chunk of a streamed      |
+|            |  snapshot; `item` (a PEER item carrying the MsgSnap with the        |
+|            |  snapshot's header) is in chunk 0 only, `done` marks the last one   |
+| SNAP_ACK(5)| [cluster_id, from_store_id, transfer_id, seq, ok]  — the receiver  |
+|            |  has chunk `seq` (ok) or gave the transfer up (not ok)             |
 
 Decoding never trusts its input: sizes are bounded, every field's type is
 checked, and anything off raises `CodecError` (the store logs and drops it).
@@ -22,12 +28,14 @@ from typing import Any
 
 import msgpack
 
-from ..raft.types import Message
+from ..raft.types import Message, MessageType
 
 VERSION = 1
 KIND_PEER = 1
 KIND_REQUEST = 2
 KIND_REPLY = 3
+KIND_SNAP_CHUNK = 4
+KIND_SNAP_ACK = 5
 
 MAX_FRAME_SIZE = 64 * 1024 * 1024
 """The largest frame a store accepts (also set as ZeroMQ's MAXMSGSIZE)."""
@@ -74,13 +82,54 @@ class Reply:
     """The result if ok, else [error kind, message, detail]."""
 
 
+@dataclass(slots=True)
+class SnapChunk:
+    """One chunk of a snapshot streamed from one store to another."""
+
+    cluster_id: int
+    from_store: int
+    region_id: int
+    transfer_id: int
+    seq: int
+    pairs: list[bytes]
+    """User keys and values, flat: [k0, v0, k1, v1, ...]."""
+    done: bool
+    item: RaftItem | None = None
+    """The MsgSnap (with the sender's region descriptor): chunk 0 only."""
+
+
+@dataclass(slots=True)
+class SnapAck:
+    """The receiver's answer to one chunk; not ok: it gave the transfer up."""
+
+    cluster_id: int
+    from_store: int
+    transfer_id: int
+    seq: int
+    ok: bool
+
+
 def _pack(kind: int, body: Any) -> bytes:
     return bytes((VERSION, kind)) + msgpack.packb(body, use_bin_type=True)
 
 
+def _item_wire(it: RaftItem) -> list:
+    return [it.region_id, list(it.epoch), it.message.to_wire(), it.region]
+
+
 def encode_peer_batch(batch: PeerBatch) -> bytes:
-    items = [[it.region_id, list(it.epoch), it.message.to_wire(), it.region] for it in batch.items]
+    items = [_item_wire(it) for it in batch.items]
     return _pack(KIND_PEER, [batch.cluster_id, batch.from_store, items, batch.extras])
+
+
+def encode_snap_chunk(c: SnapChunk) -> bytes:
+    item = None if c.item is None else _item_wire(c.item)
+    body = [c.cluster_id, c.from_store, c.region_id, c.transfer_id, c.seq, c.pairs, c.done, item]
+    return _pack(KIND_SNAP_CHUNK, body)
+
+
+def encode_snap_ack(a: SnapAck) -> bytes:
+    return _pack(KIND_SNAP_ACK, [a.cluster_id, a.from_store, a.transfer_id, a.seq, a.ok])
 
 
 def encode_request(req: Request) -> bytes:
@@ -91,7 +140,10 @@ def encode_reply(rep: Reply) -> bytes:
     return _pack(KIND_REPLY, [rep.request_id, rep.ok, rep.result])
 
 
-def decode(frame: bytes) -> PeerBatch | Request | Reply:
+Frame = PeerBatch | Request | Reply | SnapChunk | SnapAck
+
+
+def decode(frame: bytes) -> Frame:
     """Decode any frame; raises CodecError on anything malformed."""
     if len(frame) < 3:
         raise CodecError("frame too short")
@@ -111,6 +163,10 @@ def decode(frame: bytes) -> PeerBatch | Request | Reply:
             return _request(body)
         if kind == KIND_REPLY:
             return _reply(body)
+        if kind == KIND_SNAP_CHUNK:
+            return _snap_chunk(body)
+        if kind == KIND_SNAP_ACK:
+            return _snap_ack(body)
     except CodecError:
         raise
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
@@ -137,15 +193,42 @@ def _peer_batch(body: Any) -> PeerBatch:
     cluster_id, from_store, items, extras = body
     _expect(_uint(cluster_id) and _uint(from_store), "bad peer ids")
     _expect(isinstance(items, list) and isinstance(extras, dict), "bad peer batch")
-    out = []
-    for item in items:
-        _expect(isinstance(item, list) and len(item) == 4, "raft item must be a 4-list")
-        region_id, epoch, wire, region = item
-        _expect(_uint(region_id) and region_id > 0, "bad region id")
-        _expect(_uints(epoch) and len(epoch) == 2, "bad epoch")
-        _expect(region is None or isinstance(region, list), "bad region descriptor")
-        out.append(RaftItem(region_id, (epoch[0], epoch[1]), _message(wire), region))
-    return PeerBatch(cluster_id, from_store, out, extras)
+    return PeerBatch(cluster_id, from_store, [_raft_item(item) for item in items], extras)
+
+
+def _raft_item(item: Any) -> RaftItem:
+    _expect(isinstance(item, list) and len(item) == 4, "raft item must be a 4-list")
+    region_id, epoch, wire, region = item
+    _expect(_uint(region_id) and region_id > 0, "bad region id")
+    _expect(_uints(epoch) and len(epoch) == 2, "bad epoch")
+    _expect(region is None or isinstance(region, list), "bad region descriptor")
+    return RaftItem(region_id, (epoch[0], epoch[1]), _message(wire), region)
+
+
+def _snap_chunk(body: Any) -> SnapChunk:
+    _expect(isinstance(body, list) and len(body) == 8, "snapshot chunk must be an 8-list")
+    cluster_id, from_store, region_id, transfer_id, seq, pairs, done, item = body
+    _expect(_uints([cluster_id, from_store, transfer_id, seq]), "bad snapshot chunk ids")
+    _expect(_uint(region_id) and region_id > 0, "bad region id")
+    _expect(isinstance(pairs, list) and len(pairs) % 2 == 0, "chunk pairs must be an even list")
+    _expect(all(isinstance(b, bytes) for b in pairs), "chunk keys and values must be bytes")
+    _expect(type(done) is bool, "bad chunk done flag")
+    _expect((item is None) == (seq != 0), "chunk 0, and only chunk 0, carries the MsgSnap")
+    raft_item = None
+    if item is not None:
+        raft_item = _raft_item(item)
+        m = raft_item.message
+        _expect(raft_item.region_id == region_id, "chunk and MsgSnap regions differ")
+        _expect(m.type == MessageType.SNAP and m.snapshot is not None, "chunk 0 needs a MsgSnap")
+    return SnapChunk(cluster_id, from_store, region_id, transfer_id, seq, pairs, done, raft_item)
+
+
+def _snap_ack(body: Any) -> SnapAck:
+    _expect(isinstance(body, list) and len(body) == 5, "snapshot ack must be a 5-list")
+    cluster_id, from_store, transfer_id, seq, ok = body
+    _expect(_uints([cluster_id, from_store, transfer_id, seq]), "bad snapshot ack ids")
+    _expect(type(ok) is bool, "bad snapshot ack flag")
+    return SnapAck(cluster_id, from_store, transfer_id, seq, ok)
 
 
 def _message(wire: Any) -> Message:
