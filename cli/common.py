@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
@@ -43,6 +43,30 @@ class Negative(click.ClickException):
     """A well-formed negative answer (absent key, failed compare): exit 1."""
 
     exit_code = EXIT_NEGATIVE
+
+
+class Duration(click.ParamType):
+    """Seconds, as a number ("10", "0.5") or with a unit ("500ms", "10s",
+    "30m", "1h")."""
+
+    name = "duration"
+    UNITS: ClassVar[dict[str, float]] = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            text = str(value).strip().lower()
+            unit = next((u for u in ("ms", "s", "m", "h") if text.endswith(u)), "")
+            try:
+                seconds = float(text[: len(text) - len(unit)]) * self.UNITS.get(unit, 1.0)
+            except ValueError:
+                self.fail(f"{value!r} is not a duration (e.g. 10, 10s, 30m, 1h)", param, ctx)
+        if seconds <= 0:
+            self.fail(f"{value!r} is not a positive duration", param, ctx)
+        return seconds
 
 
 def client_options(f: F) -> F:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from cli.common import Duration
 from cli.region import print_status
 from multiraft import Client
 from multiraft.errors import MultiraftError
@@ -71,10 +72,11 @@ def store() -> None:
 )
 @click.option(
     "--max-store-down-time",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1800.0,
+    type=Duration(),
+    default="30m",
     show_default=True,
-    help="Seconds a store may be silent before its replicas are rebuilt elsewhere.",
+    help="How long a store may be silent before its replicas are rebuilt elsewhere "
+    "(seconds, or 500ms / 10s / 30m / 1h).",
 )
 @click.option(
     "--snap-chunk-size",
