@@ -35,7 +35,7 @@ import msgpack
 
 from multiraft.raft.types import Snapshot
 
-from . import keys
+from . import keys, kv
 from .errors import StorageError
 from .peer_storage import PeerStorage
 from .snapshot import SnapshotHeader, prefix_end
@@ -50,8 +50,6 @@ STAGING_DIR = "snap"
 """Staging files live in this folder of the data dir."""
 TXN_BYTES = 4 << 20
 """Bytes of pairs per transaction when an ingest writes a region's data."""
-DELETE_KEYS = 20_000
-"""Keys per transaction when an ingest clears a region's old data."""
 _RECORD = struct.Struct(">II")
 _MAX_RECORD = 64 << 20
 
@@ -136,9 +134,7 @@ def replace_data(engine: Engine, header: SnapshotHeader, txn_bytes: int = TXN_BY
     if not header.staged or os.path.basename(header.staged) != header.staged:
         raise StorageError(f"bad staging file name {header.staged!r}")
     path = os.path.join(staging_dir(engine), header.staged)
-    lo, hi = keys.data_range(header.start, header.end)
-    while engine.delete_some(lo, hi, DELETE_KEYS):
-        pass
+    kv.clear_range(engine, header.start, header.end)
     z = keys.DATA_PREFIX
     batch, size, n = engine.batch(), 0, 0
     for flat in read_staging(path):

@@ -49,3 +49,16 @@ def delete(batch: WriteBatch, key: bytes) -> None:
 def delete_range(batch: WriteBatch, start: bytes, end: bytes) -> None:
     """Delete the data of user keys [start, end) (end b"": no bound)."""
     batch.delete_range(*keys.data_range(start, end))
+
+
+CLEAR_KEYS_PER_TXN = 20_000
+"""Keys per transaction when a whole range is cleared: a write transaction
+keeps its dirty pages in memory, so a big range goes in several."""
+
+
+def clear_range(engine: Engine, start: bytes, end: bytes) -> None:
+    """Delete the data of user keys [start, end) in bounded transactions
+    (for data no region of this store owns any more)."""
+    lo, hi = keys.data_range(start, end)
+    while engine.delete_some(lo, hi, CLEAR_KEYS_PER_TXN):
+        pass

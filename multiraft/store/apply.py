@@ -229,13 +229,15 @@ def region_state(region: Region, cs: ConfState) -> RegionState:
 
 
 def destroy_region(batch: WriteBatch, storage: PeerStorage, conf_ver: int, peer_id: int) -> None:
-    """Delete a removed replica's log, states, sessions and data, and leave a
+    """Delete a removed replica's log, states and sessions, and leave a
     tombstone (the conf_ver it knew last, its peer id), so late messages of
     the old membership cannot bring it back; a later membership that names
-    this store again (with a new peer id) can."""
+    this store again (with a new peer id) can. Its data, which no region
+    here owns any more, is cleared after the batch in bounded transactions
+    (`kv.clear_range`); if a crash comes first, whatever later takes the
+    range here does so by snapshot, which clears it."""
     rid = storage.region_id
     batch.delete_range(keys.region_prefix(rid), keys.region_prefix(rid + 1))
-    kv.delete_range(batch, storage.region.start, storage.region.end)
     batch.put(keys.tombstone_key(rid), msgpack.packb([conf_ver, peer_id]))
 
 

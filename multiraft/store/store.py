@@ -298,6 +298,7 @@ class Store:
         longer has a replica here (the router keeps the descriptor)."""
         log.info("region %d: replica removed from this store", peer.region.id)
         del self.peers[peer.region.id]
+        kv.clear_range(self.engine, peer.region.start, peer.region.end)
         peer.abandon_requests(self._reply)
         self.router.update(peer.region)
 

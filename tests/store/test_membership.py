@@ -97,6 +97,8 @@ def test_destroy_deletes_the_replica_and_leaves_a_tombstone(tmp_path: Path) -> N
         batch = engine.batch()
         destroy_region(batch, storage, 6, 20)
         batch.commit()
+        assert kv.get(engine, b"b") == b"inside"  # cleared after, in bounded transactions
+        kv.clear_range(engine, REGION.start, REGION.end)
         assert kv.get(engine, b"b") is None
         assert kv.get(engine, b"z") == b"outside"
         with engine.read() as txn:
