@@ -103,6 +103,16 @@ class LocalCluster:
                     raise RuntimeError(f"cluster not ready in {timeout} s:\n{self.log_tail()}")
                 time.sleep(0.1)
 
+    def kill(self, sid: int) -> None:
+        """SIGKILL one store (it keeps its data dir)."""
+        self.procs[sid].kill()
+        self.procs[sid].wait(timeout=STOP_TIMEOUT)
+
+    def restart(self, sid: int) -> None:
+        """Start a killed store again from its data dir."""
+        spec = ",".join(f"{i}={a}" for i, a in self.addrs.items())
+        self.procs[sid] = self._spawn(sid, self.addrs[sid], spec)
+
     def pids(self) -> dict[int, int]:
         return {sid: p.pid for sid, p in self.procs.items()}
 
