@@ -142,7 +142,13 @@ class Applier:
                 {"region": region.to_wire()},
             )
         if len(cmd.new_peer_ids) != len(region.peers):
-            return err("InvalidRequest", "split names the wrong number of peers")
+            # The membership changed after the split was proposed: the
+            # client (or the split checker) proposes again with new ids.
+            return err(
+                "EpochNotMatch",
+                f"region {region.id} membership changed before the split applied",
+                {"regions": [region.to_wire()]},
+            )
         epoch = Epoch(region.epoch.version + 1, region.epoch.conf_ver)
         left = replace(region, end=cmd.split_key, epoch=epoch)
         peers = tuple(

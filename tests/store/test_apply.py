@@ -6,11 +6,17 @@ from typing import Any
 
 import pytest
 
-from multiraft.raft import Entry, EntryType
+from multiraft.raft import ConfChangeType, Entry, EntryType
 from multiraft.storage import keys, kv
 from multiraft.storage.engine import Engine
 from multiraft.storage.peer_storage import PeerStorage
-from multiraft.store.apply import BOOTSTRAP_INDEX, Applier, bootstrap_region, load_sessions
+from multiraft.store.apply import (
+    BOOTSTRAP_INDEX,
+    Applier,
+    bootstrap_region,
+    is_tombstoned,
+    load_sessions,
+)
 from multiraft.store.commands import (
     CAS,
     DELETE,
@@ -22,8 +28,9 @@ from multiraft.store.commands import (
     encode_writes,
     ok,
 )
+from multiraft.store.membership import conf_change
 from multiraft.store.peer import Handle, Peer, RaftSettings
-from multiraft.store.region import Epoch, PeerMeta, Region
+from multiraft.store.region import LEARNER, Epoch, PeerMeta, Region
 from multiraft.store.session import DUPLICATE_BELOW_ACKED, SessionTable
 
 TERM = BOOTSTRAP_INDEX + 1
@@ -279,3 +286,61 @@ def test_split_shrinks_the_region_for_later_commands_of_the_batch(h: Harness) ->
     assert parent is h.peer and new_region == right
     assert sessions.lookup(6, 1, 0, 0) == ok()  # retries may land on the new half
     assert set(load_sessions(h.engine, 50).sessions) == {6}
+
+
+def test_a_split_proposed_before_a_membership_change_is_refused_as_stale(h: Harness) -> None:
+    split = Entry(
+        TERM, h.next_index, EntryType.NORMAL, encode_split(SplitCommand(1, b"m", 50, [51, 52]))
+    )
+    h.next_index += 1
+    h.peer.proposals.append((split.index, TERM, [Handle(b"s", 1)]))
+    applier = h.applier()
+    applier.apply(h.peer, [split])
+    applier.batch.commit()
+    assert h.replies[-1][1][:2] == ["err", "EpochNotMatch"]
+    assert h.peer.region == REGION and not applier.splits
+
+
+def conf_entry(h: Harness, kind: ConfChangeType, peer_id: int, store_id: int, conf_ver: int):
+    e = Entry(
+        TERM,
+        h.next_index,
+        EntryType.CONF_CHANGE,
+        conf_change(kind, peer_id, store_id, conf_ver).encode(),
+    )
+    h.next_index += 1
+    h.peer.proposals.append((e.index, TERM, [Handle(b"m", e.index)]))
+    return e
+
+
+def test_conf_changes_update_descriptor_raft_and_storage_or_are_refused(h: Harness) -> None:
+    add = conf_entry(h, ConfChangeType.ADD_LEARNER_NODE, 20, 2, 1)
+    stale = conf_entry(h, ConfChangeType.ADD_NODE, 20, 2, 1)  # proposed at conf_ver 1 too
+    applier = h.applier()
+    applier.apply(h.peer, [add, stale])
+    applier.batch.commit()
+    by_index = {hd.request_id: r for hd, r in h.replies}
+    region = Region.from_wire(by_index[add.index][1])
+    assert region.peer_on(2) == PeerMeta(2, 20, LEARNER) and region.epoch == Epoch(1, 2)
+    assert by_index[stale.index][:2] == ["err", "EpochNotMatch"]
+    assert h.peer.region == region and applier.changed == [h.peer]
+    assert h.peer.raw_node.raft.prs.conf_state().learners == (20,)
+    reopened = PeerStorage(h.engine, REGION.id)
+    assert reopened.region.conf_state.learners == (20,)
+    assert reopened.apply_state.applied_index == stale.index
+
+
+def test_removing_this_replica_destroys_it_and_applies_nothing_after(h: Harness) -> None:
+    h.apply(h.entry(put(b"p", b"1")))
+    learner = conf_entry(h, ConfChangeType.ADD_LEARNER_NODE, 20, 2, 1)
+    promote = conf_entry(h, ConfChangeType.ADD_NODE, 20, 2, 2)
+    remove_me = conf_entry(h, ConfChangeType.REMOVE_NODE, 1, 1, 3)
+    later = h.entry(put(b"q", b"2", seq=2))
+    applier = h.applier()
+    applier.apply(h.peer, [learner, promote, remove_me, later])
+    applier.batch.commit()
+    assert applier.removed == [h.peer]
+    assert [p.store_id for p in h.peer.region.peers] == [2]
+    assert PeerStorage(h.engine, REGION.id).region.descriptor == b""
+    assert kv.get(h.engine, b"q") is None  # the entry after the removal was not applied
+    assert is_tombstoned(h.engine, REGION, 1)

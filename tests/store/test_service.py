@@ -391,3 +391,48 @@ def test_an_empty_proposal_from_a_peer_store_does_not_crash(leader: Driver) -> N
     frame = codec.encode_peer_batch(codec.PeerBatch(store.cluster_id, 2, [item]))
     store._on_frame(b"peer", frame)
     assert leader.call("put", write_args(value=b"still")).ok
+
+
+def test_join_adds_a_store_once_and_refuses_taken_ids_and_addresses(leader: Driver) -> None:
+    store = leader.store
+    rep = leader.call("join", {"store_id": 4, "addr": "127.0.0.1:1"})
+    assert rep.ok and rep.result["cluster_id"] == store.cluster_id
+    assert rep.result["stores"] == {1: store.config.addr, 4: "127.0.0.1:1"}
+    assert leader.call("join", {"store_id": 4, "addr": "127.0.0.1:1"}).ok  # asked again
+    assert error_kind(leader.call("join", {"store_id": 4, "addr": "127.0.0.1:2"})) == (
+        "InvalidRequest"
+    )
+    assert error_kind(leader.call("join", {"store_id": 5, "addr": "127.0.0.1:1"})) == (
+        "InvalidRequest"
+    )
+    assert error_kind(leader.call("join", {"store_id": "5", "addr": "x:1"})) == "InvalidRequest"
+    store.close()
+    reopened = Store(config_at(store.config))
+    try:
+        assert reopened.stores == {1: store.config.addr, 4: "127.0.0.1:1"}  # durable
+    finally:
+        reopened.close()
+
+
+def config_at(c: StoreConfig) -> StoreConfig:
+    return StoreConfig(c.store_id, c.addr, c.data_dir, None, 1, c.tick_interval, sync=False)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"region": 1, "epoch": [1, 1], "store": 9, "change": "add"},  # no such store
+        {"region": 1, "epoch": [1, 1], "store": 1, "change": "promote"},
+        {"region": 1, "epoch": [1, 1], "store": "1", "change": "add"},
+    ],
+)
+def test_bad_replica_changes_are_refused(leader: Driver, args: dict) -> None:
+    assert error_kind(leader.call("change_peer", args)) == "InvalidRequest"
+
+
+def test_replica_change_goals_already_met_answer_at_once(leader: Driver) -> None:
+    add = leader.call("change_peer", {"region": 1, "epoch": [1, 1], "store": 1, "change": "add"})
+    assert add.ok and Region.from_wire(add.result).peer_on(1) is not None
+    rep = leader.call("change_peer", {"region": 1, "epoch": [1, 1], "store": 1, "change": "remove"})
+    # The only voter cannot hand leadership to anyone: it waits.
+    assert error_kind(rep) == "ServerBusy"
