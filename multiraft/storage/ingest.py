@@ -15,10 +15,11 @@ An ingest is three steps:
 3. `finish`, in the store's turn batch: the Raft state, region state and
    sessions of the snapshot, and the marker's deletion, at once.
 
-Nothing reads a region's data between 1 and 3 (the store does all three in
-one turn), and a store that dies in between redoes 2 and 3 from the marker
-at startup (`recover`) before the region's replica starts: both are
-idempotent. The staging file is removed once 3 committed; files no marker
+Nothing reads a region's data between 1 and 3 (the store freezes the
+region's replica meanwhile, spreading 2 over its loop turns with
+`replace_data_steps`), and a store that dies in between redoes 2 and 3 from
+the marker at startup (`recover`) before the region's replica starts: both
+are idempotent. The staging file is removed once 3 committed; files no marker
 names are removed at startup.
 """
 
@@ -131,10 +132,23 @@ def begin(engine: Engine, region_id: int, snap: Snapshot) -> SnapshotHeader:
 def replace_data(engine: Engine, header: SnapshotHeader, txn_bytes: int = TXN_BYTES) -> int:
     """Step 2: the region's range holds exactly the staged pairs afterwards;
     returns how many were written."""
+    n = 0
+    for n in replace_data_steps(engine, header, txn_bytes):
+        pass
+    return n
+
+
+def replace_data_steps(
+    engine: Engine, header: SnapshotHeader, txn_bytes: int = TXN_BYTES
+) -> Iterator[int]:
+    """Step 2 one committed transaction at a time, so a store can spread a
+    big install over its loop turns; yields the pairs written so far."""
     if not header.staged or os.path.basename(header.staged) != header.staged:
         raise StorageError(f"bad staging file name {header.staged!r}")
     path = os.path.join(staging_dir(engine), header.staged)
-    kv.clear_range(engine, header.start, header.end)
+    lo, hi = keys.data_range(header.start, header.end)
+    while engine.delete_some(lo, hi, kv.CLEAR_KEYS_PER_TXN):
+        yield 0
     z = keys.DATA_PREFIX
     batch, size, n = engine.batch(), 0, 0
     for flat in read_staging(path):
@@ -144,8 +158,9 @@ def replace_data(engine: Engine, header: SnapshotHeader, txn_bytes: int = TXN_BY
         if size >= txn_bytes:
             batch.commit()
             batch, size = engine.batch(), 0
+            yield n
     batch.commit()
-    return n
+    yield n
 
 
 def finish(batch: WriteBatch, storage: PeerStorage, snap: Snapshot, header: SnapshotHeader) -> None:

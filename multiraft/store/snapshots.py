@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..raft import RaftError, SnapshotStatus
@@ -74,6 +75,10 @@ class SnapshotStreams:
         """Step the staged snapshot into its replica (created empty if this
         store has none); the file goes if Raft does not take it."""
         store, m = self.store, r.item.message
+        if r.item.region_id in store.installs:
+            log.info("region %d: a snapshot is going in already", r.item.region_id)
+            ingest.remove_file(r.path)
+            return
         peer = store.peers.get(r.item.region_id) or store._maybe_create_peer(r.item)
         if peer is None or m.to != peer.peer_id:
             log.warning("region %d: no replica for a received snapshot", r.item.region_id)
@@ -89,16 +94,14 @@ class SnapshotStreams:
 
     # -- installing --------------------------------------------------------
 
-    def install_data(self, peer: Peer, snap: Snapshot) -> SnapshotHeader:
-        """Steps 1 and 2 of the ingest, in their own transactions; step 3
-        (`ingest.finish`) goes into the turn's batch."""
+    def start_install(self, peer: Peer, snap: Snapshot) -> Install:
+        """Step 1 of the ingest now; step 2 as the store calls `Install.step`;
+        step 3 (`ingest.finish`) goes into a turn's batch."""
         log.info(
             "region %d: installing a snapshot at index %d", peer.region.id, snap.metadata.index
         )
         header = ingest.begin(self.store.engine, peer.region.id, snap)
-        n = ingest.replace_data(self.store.engine, header)
-        log.info("region %d: snapshot data installed (%d keys)", peer.region.id, n)
-        return header
+        return Install(peer, header, ingest.replace_data_steps(self.store.engine, header))
 
     def installed(self, header: SnapshotHeader) -> None:
         """The turn's batch committed: the staging file is not needed any more."""
@@ -108,3 +111,31 @@ class SnapshotStreams:
     def close(self) -> None:
         self.sender.close()
         self.receiver.close()
+
+
+class Install:
+    """Step 2 of one snapshot's ingest, a few transactions per loop turn."""
+
+    def __init__(self, peer: Peer, header: SnapshotHeader, steps: Iterator[int]) -> None:
+        self.peer = peer
+        self.header = header
+        self._steps = steps
+        self.written = 0
+
+    def step(self, transactions: int) -> bool:
+        """Run up to `transactions` more; returns whether the data is all in."""
+        for _ in range(transactions):
+            n = next(self._steps, None)
+            if n is None:
+                log.info(
+                    "region %d: snapshot data installed (%d keys)",
+                    self.peer.region.id,
+                    self.written,
+                )
+                return True
+            self.written = n
+        return False
+
+    def abandon(self) -> None:
+        """The store stops: the marker stays, and the next start redoes it."""
+        self._steps.close()

@@ -30,6 +30,7 @@ from ..raft import MessageType, RaftError, Ready, StateType
 from ..storage import ingest, kv
 from ..storage.engine import WriteBatch
 from ..storage.peer_storage import PeerStorage
+from ..storage.snapshot import SnapshotHeader
 from ..transport import codec
 from ..transport.zmq import Transport
 from .apply import Applier, destroy_region, is_tombstoned, load_sessions
@@ -44,13 +45,16 @@ from .scheduler import Scheduler
 from .service import Service
 from .session import SessionTable
 from .snapshot_transfer import TransferConfig
-from .snapshots import SnapshotStreams
+from .snapshots import Install, SnapshotStreams
 from .split_check import RegionSize, SplitPolicy
 
 log = logging.getLogger(__name__)
 
 BALANCE_TICKS = 20
 """Ticks between two leader-balance rounds (2 s at the default tick)."""
+INSTALL_TXNS_PER_TURN = 2
+"""LMDB transactions (each up to 4 MiB or 20,000 deletes) of a snapshot's
+install per loop turn: the other regions wait at most that long."""
 GOSSIP_TICKS = 10
 """Ticks between two rounds of region gossip (1 s at the default tick)."""
 
@@ -114,6 +118,9 @@ class Store:
             self.transport.set_store_addr(sid, addr)
         self.service = Service(self, self._reply)
         self.snapshots = SnapshotStreams(self, config.snapshot)
+        self.installs: dict[int, tuple[Install, Ready]] = {}
+        """Regions whose snapshot's data is going in, with the held Ready."""
+        self._installed_headers: dict[int, SnapshotHeader] = {}
         self.last_seen: dict[int, float] = {}
         self.started = time.monotonic()
         self.store_stats: dict[int, dict] = {}
@@ -159,7 +166,8 @@ class Store:
 
     def _tick(self) -> None:
         for peer in self.peers.values():
-            peer.raw_node.tick()
+            if peer.region.id not in self.installs:
+                peer.raw_node.tick()
         self._active.update(self.peers)
         self._ticks += 1
         if self._ticks % GOSSIP_TICKS == 0:
@@ -232,11 +240,12 @@ class Store:
         persist once, send, apply, answer. Returns whether some region has
         more to do at once (e.g. a leader that commits once its own append
         is persisted)."""
-        active = [self.peers[r] for r in self._active if r in self.peers]
+        active = [self.peers[r] for r in self._active if r in self.peers and r not in self.installs]
         self._active = set()
         for peer in active:
             peer.propose_pending(self._reply)
         readies = [(p, p.raw_node.ready()) for p in active if p.raw_node.has_ready()]
+        readies = self._hold_snapshots(readies) + self._continue_installs()
         if readies:
             self._handle_readies(readies)
         self.snapshots.pump(time.monotonic())
@@ -244,7 +253,30 @@ class Store:
         for peer, _ in readies:
             if peer.raw_node.has_ready():
                 self.touch(peer)
-        return bool(self._active)
+        return bool(self._active) or bool(self.installs)
+
+    def _hold_snapshots(self, readies: list[tuple[Peer, Ready]]) -> list[tuple[Peer, Ready]]:
+        """Readies with a snapshot wait while its data goes in, a few
+        transactions per turn; the replica is frozen meanwhile (no ticks, no
+        messages, no Ready), so the other regions keep going."""
+        rest = []
+        for peer, rd in readies:
+            if rd.snapshot.is_empty():
+                rest.append((peer, rd))
+            else:
+                install = self.snapshots.start_install(peer, rd.snapshot)
+                self.installs[peer.region.id] = (install, rd)
+        return rest
+
+    def _continue_installs(self) -> list[tuple[Peer, Ready]]:
+        """The held Readies whose snapshot data is now all in."""
+        done = []
+        for region_id, (install, rd) in list(self.installs.items()):
+            if install.step(INSTALL_TXNS_PER_TURN):
+                del self.installs[region_id]
+                done.append((install.peer, rd))
+                self._installed_headers[region_id] = install.header
+        return done
 
     def _handle_readies(self, readies: list[tuple[Peer, Ready]]) -> None:
         batch = self.engine.batch()
@@ -253,9 +285,9 @@ class Store:
         installed = []
         for peer, rd in readies:
             if not rd.snapshot.is_empty():
-                # Data first, in bounded transactions; Raft state and the
-                # entries after the snapshot in this batch (see `ingest`).
-                header = self.snapshots.install_data(peer, rd.snapshot)
+                # Its data is in (`_continue_installs`); the Raft state and
+                # the entries after the snapshot go in this batch.
+                header = self._installed_headers.pop(peer.region.id)
                 ingest.finish(batch, peer.storage, rd.snapshot, header)
                 installed.append(header)
                 peer.region = Region.from_wire(msgpack.unpackb(header.descriptor))
@@ -386,6 +418,8 @@ class Store:
                 # Snapshots arrive as SNAP_CHUNK streams only (see `snapshots`).
                 log.warning("dropped a MsgSnap in a Raft batch from store %d", batch.from_store)
                 continue
+            if item.region_id in self.installs:
+                continue  # frozen while its snapshot goes in; Raft resends
             peer = self.peers.get(item.region_id) or self._maybe_create_peer(item)
             if peer is None or item.message.to != peer.peer_id:
                 log.debug("no peer for region %d message to %d", item.region_id, item.message.to)
@@ -554,6 +588,8 @@ class Store:
         }
 
     def close(self) -> None:
+        for install, _rd in self.installs.values():
+            install.abandon()
         self.snapshots.close()
         self.transport.close()
         self.engine.close()
