@@ -158,7 +158,10 @@ class Applier:
         right = Region(cmd.new_region_id, cmd.split_key, region.end, epoch, peers)
         peer.region = left  # later commands of this batch see the new range
         peer.size = RegionSize()
-        peer.storage.set_region(self.batch, region_state(left, peer.storage.region.conf_state))
+        # Raft's configuration, not storage's: a membership change applied
+        # earlier in this batch is not committed to storage yet.
+        conf_state = peer.raw_node.raft.prs.conf_state()
+        peer.storage.set_region(self.batch, region_state(left, conf_state))
         storage = PeerStorage(self.engine, right.id)
         bootstrap_region(self.batch, storage, right)
         sessions = peer.sessions.copy()

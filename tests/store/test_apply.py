@@ -344,3 +344,19 @@ def test_removing_this_replica_destroys_it_and_applies_nothing_after(h: Harness)
     assert PeerStorage(h.engine, REGION.id).region.descriptor == b""
     assert kv.get(h.engine, b"q") is None  # the entry after the removal was not applied
     assert is_tombstoned(h.engine, REGION, 1)
+
+
+def test_a_split_after_a_promotion_in_one_batch_keeps_the_new_membership(h: Harness) -> None:
+    learner = conf_entry(h, ConfChangeType.ADD_LEARNER_NODE, 20, 2, 1)
+    promote = conf_entry(h, ConfChangeType.ADD_NODE, 20, 2, 2)
+    split = Entry(
+        TERM, h.next_index, EntryType.NORMAL, encode_split(SplitCommand(1, b"m", 50, [51, 52]))
+    )
+    h.next_index += 1
+    applier = h.applier()
+    applier.apply(h.peer, [learner, promote, split])
+    applier.batch.commit()
+    cs = PeerStorage(h.engine, REGION.id).region.conf_state
+    assert sorted(cs.voters) == [1, 20] and not cs.learners
+    [(_parent, right, _storage, _sessions)] = applier.splits
+    assert sorted(PeerStorage(h.engine, right.id).region.conf_state.voters) == [51, 52]
