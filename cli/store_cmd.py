@@ -21,6 +21,7 @@ from multiraft.store.meta import StartupError
 from multiraft.store.snapshot_transfer import TransferConfig
 from multiraft.store.split_check import SplitPolicy
 from multiraft.store.store import Store, StoreConfig
+from multiraft.transport.zmq import check_store_addr
 
 
 def parse_cluster(spec: str) -> dict[int, str]:
@@ -28,10 +29,20 @@ def parse_cluster(spec: str) -> dict[int, str]:
     out: dict[int, str] = {}
     for part in spec.split(","):
         sid, sep, addr = part.strip().partition("=")
-        if not sep or not sid.isdigit() or ":" not in addr:
+        if not sep or not sid.isdigit():
             raise click.BadParameter(f"expected ID=HOST:PORT, got {part!r}")
-        out[int(sid)] = addr
+        out[int(sid)] = store_addr(None, None, addr)
     return out
+
+
+def store_addr(_ctx: object, _param: object, value: str | None) -> str | None:
+    """A click callback: HOST:PORT, or a usage error."""
+    if value is None:
+        return None
+    try:
+        return check_store_addr(value)
+    except (TypeError, ValueError) as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @click.group()
@@ -41,10 +52,14 @@ def store() -> None:
 
 @store.command("start")
 @click.option("--store-id", type=click.IntRange(min=1), required=True, help="This store's id.")
-@click.option("--addr", required=True, help="HOST:PORT serving peers and clients.")
+@click.option(
+    "--addr", required=True, callback=store_addr, help="HOST:PORT serving peers and clients."
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), required=True)
 @click.option("--initial-cluster", default=None, help="ID=HOST:PORT,... of a new cluster.")
-@click.option("--join", default=None, help="HOST:PORT of a member of a running cluster.")
+@click.option(
+    "--join", default=None, callback=store_addr, help="HOST:PORT of a member of a running cluster."
+)
 @click.option("--replicas", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option(
     "--tick-interval", type=float, default=0.1, show_default=True, help="Seconds per Raft tick."

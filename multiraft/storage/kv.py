@@ -56,9 +56,26 @@ CLEAR_KEYS_PER_TXN = 20_000
 keeps its dirty pages in memory, so a big range goes in several."""
 
 
-def clear_range(engine: Engine, start: bytes, end: bytes) -> None:
-    """Delete the data of user keys [start, end) in bounded transactions
-    (for data no region of this store owns any more)."""
-    lo, hi = keys.data_range(start, end)
-    while engine.delete_some(lo, hi, CLEAR_KEYS_PER_TXN):
-        pass
+class RangeClear:
+    """Deletes the data of user keys [start, end) (data no region of this
+    store owns any more) a few bounded transactions at a time, so a store
+    loop never stalls on a big range."""
+
+    def __init__(self, engine: Engine, start: bytes, end: bytes) -> None:
+        self.engine = engine
+        self.start, self.end = start, end
+        self._lo, self._hi = keys.data_range(start, end)
+
+    def overlaps(self, start: bytes, end: bytes) -> bool:
+        return (not self.end or start < self.end) and (not end or self.start < end)
+
+    def step(self, transactions: int) -> bool:
+        """Up to `transactions` deletions; returns whether keys remain."""
+        for _ in range(transactions):
+            if not self.engine.delete_some(self._lo, self._hi, CLEAR_KEYS_PER_TXN):
+                return False
+        return True
+
+    def finish(self) -> None:
+        while self.step(1):
+            pass

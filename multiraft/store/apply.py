@@ -243,7 +243,7 @@ def destroy_region(batch: WriteBatch, storage: PeerStorage, conf_ver: int, peer_
     the old membership cannot bring it back; a later membership that names
     this store again (with a new peer id) can. Its data, which no region
     here owns any more, is cleared after the batch in bounded transactions
-    (`kv.clear_range`); if a crash comes first, whatever later takes the
+    (`kv.RangeClear`); if a crash comes first, whatever later takes the
     range here does so by snapshot, which clears it."""
     rid = storage.region_id
     batch.delete_range(keys.region_prefix(rid), keys.region_prefix(rid + 1))

@@ -109,12 +109,14 @@ def caught_up(peer: Peer, peer_id: int) -> bool:
 
 
 def best_successor(peer: Peer) -> int | None:
-    """The other voter with the longest log: it takes over leadership fastest."""
+    """The other voter with the longest log among those heard from lately
+    (CheckQuorum's `recent_active`): it takes over leadership fastest, and
+    a transfer to a dead one would only stall the region."""
     prs = peer.raw_node.raft.prs
     others = [
         (pr.match, pid)
         for pid, pr in prs.progress.items()
-        if pid != peer.peer_id and not pr.is_learner
+        if pid != peer.peer_id and not pr.is_learner and pr.recent_active
     ]
     return max(others)[1] if others else None
 

@@ -12,6 +12,7 @@ from typing import Any
 
 VOTER = "voter"
 LEARNER = "learner"
+ROLES = (VOTER, LEARNER)
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,7 +88,10 @@ class Region:
         region_id, start, end, epoch, peers = w
         if not (isinstance(region_id, int) and isinstance(start, bytes) and isinstance(end, bytes)):
             raise TypeError("bad region descriptor")
-        metas = tuple(PeerMeta(int(s), int(p), str(r)) for s, p, r in peers)
+        metas = tuple(PeerMeta(s, p, r) for s, p, r in peers)
+        for m in metas:
+            if not (type(m.store_id) is int and type(m.peer_id) is int and m.role in ROLES):
+                raise TypeError("bad peer in a region descriptor")
         return Region(region_id, start, end, Epoch.from_wire(epoch), metas)
 
     def to_json(self, leader_store: int | None, hex_keys: bool = False) -> dict:

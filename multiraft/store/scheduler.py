@@ -117,9 +117,11 @@ class Scheduler:
             region = peer.region
             leaving = self.moves.get(region.id, (None, 0.0))[0]
             if leaving is None and self._excess_for(region, now) > EXCESS_GRACE:
+                # Trim a voter on a store not heard from first, else the
+                # most crowded one (never the leader's own).
                 leaving = max(
                     (p.store_id for p in region.peers if p.store_id != store.store_id),
-                    key=lambda s: (counts.get(s, 0), s),
+                    key=lambda s: (s not in live, counts.get(s, 0), s),
                 )
             step = plan_repair(region, store.config.replicas, live, down, counts, leaving)
             if step is None:
@@ -216,7 +218,9 @@ def plan_repair(
     `leaving` is the store a move takes the replica from."""
     learners = [p for p in region.peers if p.role == LEARNER]
     for learner in learners:
-        return (learner.store_id, REMOVE if learner.store_id in down else ADD)
+        # A learner on a store not heard from cannot catch up: it goes (a
+        # repair or a move starts again from a live store).
+        return (learner.store_id, ADD if learner.store_id in live else REMOVE)
     voters = [p.store_id for p in region.peers if p.role == VOTER]
     dead = [s for s in voters if s in down]
     if len(voters) > replicas:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..client.limits import MAX_SCAN_LIMIT, check_key, check_optional_value, check_value
 from ..errors import InvalidRequest
 from ..transport.codec import Request
+from ..transport.zmq import check_store_addr
 from .commands import OPS, WriteCommand, err, ok
 from .membership import ADD, CHANGES, Done, TransferFirst, Wait
 from .peer import Handle, Peer, ReadOp
@@ -224,15 +225,22 @@ class Service:
     def _join(self, req: Request, handle: Handle) -> None:
         """A new store asks to join: add it to the store list (gossip spreads
         it) and tell it the cluster's id and stores. Asking twice is fine."""
-        store_id, addr = req.args["store_id"], req.args["addr"]
-        if type(store_id) is not int or store_id < 1 or not isinstance(addr, str):
-            raise InvalidRequest("store_id must be a positive int and addr a string")
+        store_id, addr = req.args["store_id"], check_store_addr(req.args["addr"])
+        if type(store_id) is not int or not 0 < store_id < 1 << 31:
+            raise InvalidRequest("store_id must be a positive int")
         stores = self.store.stores
         if stores.get(store_id, addr) != addr:
             raise InvalidRequest(f"store id {store_id} is taken by {stores[store_id]}")
         taken = [sid for sid, a in stores.items() if a == addr and sid != store_id]
         if taken:
             raise InvalidRequest(f"{addr} is the address of store {taken[0]}")
+        if store_id in stores and self.store.has_been_running(store_id):
+            # A store that ran before and asks again lost its data dir: as an
+            # empty replica it could vote away entries it had acknowledged.
+            raise InvalidRequest(
+                f"store {store_id} already ran in this cluster; a store with a new "
+                "data dir joins with a new store id"
+            )
         if store_id not in stores:
             self.store.add_store(store_id, addr)
         self.reply(handle, ok({"cluster_id": self.store.cluster_id, "stores": dict(stores)}))

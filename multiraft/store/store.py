@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 import msgpack
+import zmq
 
 from ..raft import MessageType, RaftError, Ready, StateType
 from ..storage import ingest, kv
@@ -32,7 +33,7 @@ from ..storage.engine import WriteBatch
 from ..storage.peer_storage import PeerStorage
 from ..storage.snapshot import SnapshotHeader
 from ..transport import codec
-from ..transport.zmq import Transport
+from ..transport.zmq import Transport, check_store_addr
 from .apply import Applier, destroy_region, is_tombstoned, load_sessions
 from .commands import SplitCommand, encode_split, err, ok
 from .join import ask_to_join
@@ -54,7 +55,8 @@ BALANCE_TICKS = 20
 """Ticks between two leader-balance rounds (2 s at the default tick)."""
 INSTALL_TXNS_PER_TURN = 2
 """LMDB transactions (each up to 4 MiB or 20,000 deletes) of a snapshot's
-install per loop turn: the other regions wait at most that long."""
+install, or of clearing a removed replica's data, per loop turn: the other
+regions wait at most that long."""
 GOSSIP_TICKS = 10
 """Ticks between two rounds of region gossip (1 s at the default tick)."""
 
@@ -102,6 +104,8 @@ class Store:
         self._active: set[int] = set()
         """Regions that got input since the last turn."""
         self.peers: dict[int, Peer] = {}
+        self._clears: list[kv.RangeClear] = []
+        """Data of removed replicas, deleted a few transactions per turn."""
         try:
             ingest.recover(self.engine)  # before any replica reads its region
         except Exception:
@@ -115,7 +119,10 @@ class Store:
             self.engine.close()
             raise
         for sid, addr in self.stores.items():
-            self.transport.set_store_addr(sid, addr)
+            try:
+                self.transport.set_store_addr(sid, addr)
+            except (TypeError, ValueError, zmq.ZMQError) as e:
+                log.error("store %d has an unusable address %r: %s", sid, addr, e)
         self.service = Service(self, self._reply)
         self.snapshots = SnapshotStreams(self, config.snapshot)
         self.installs: dict[int, tuple[Install, Ready]] = {}
@@ -131,6 +138,9 @@ class Store:
         self._stopping = False
 
     def _add_peer(self, region: Region, storage: PeerStorage, sessions: SessionTable) -> Peer:
+        for clear in [c for c in self._clears if c.overlaps(region.start, region.end)]:
+            clear.finish()  # old data must be gone before the new replica's arrives
+            self._clears.remove(clear)
         peer = Peer(self.store_id, region, storage, sessions, self.config.raft)
         self.peers[region.id] = peer
         self.router.update(region)
@@ -194,22 +204,30 @@ class Store:
         stats = extras.get("stats")
         if isinstance(stats, dict):
             self.store_stats[sender] = stats
-        new = {
-            int(sid): str(addr)
-            for sid, addr in extras.get("stores", {}).items()
-            if int(sid) not in self.stores
-        }
-        for sid, addr in new.items():
-            self.add_store(sid, addr)
+        for sid, addr in extras.get("stores", {}).items():
+            if type(sid) is not int or sid < 1 or sid in self.stores:
+                continue
+            try:
+                self.add_store(sid, check_store_addr(addr))
+            except (TypeError, ValueError) as e:
+                log.warning("store %d gossiped a bad store address: %s", sender, e)
 
     def add_store(self, store_id: int, addr: str) -> None:
-        """Remember a store (joined through us or heard of), durably."""
+        """Remember a store (joined through us or heard of), durably; it
+        counts as heard from now, for the down-time clock."""
+        self.transport.set_store_addr(store_id, addr)
         log.info("store %d at %s joins the cluster", store_id, addr)
         self.stores[store_id] = addr
+        self.last_seen.setdefault(store_id, time.monotonic())
         batch = self.engine.batch()
         self.meta.write(batch)
         batch.commit()
-        self.transport.set_store_addr(store_id, addr)
+
+    def has_been_running(self, store_id: int) -> bool:
+        """Whether `store_id` was heard from, or holds replicas of regions."""
+        if store_id in self.store_stats:
+            return True
+        return any(r.peer_on(store_id) is not None for r in self.router.regions())
 
     def own_stats(self) -> dict:
         disk = shutil.disk_usage(self.config.data_dir)
@@ -246,6 +264,8 @@ class Store:
             peer.propose_pending(self._reply)
         readies = [(p, p.raw_node.ready()) for p in active if p.raw_node.has_ready()]
         readies = self._hold_snapshots(readies) + self._continue_installs()
+        if self._clears and not self._clears[0].step(INSTALL_TXNS_PER_TURN):
+            self._clears.pop(0)
         if readies:
             self._handle_readies(readies)
         self.snapshots.pump(time.monotonic())
@@ -253,7 +273,7 @@ class Store:
         for peer, _ in readies:
             if peer.raw_node.has_ready():
                 self.touch(peer)
-        return bool(self._active) or bool(self.installs)
+        return bool(self._active or self.installs or self._clears)
 
     def _hold_snapshots(self, readies: list[tuple[Peer, Ready]]) -> list[tuple[Peer, Ready]]:
         """Readies with a snapshot wait while its data goes in, a few
@@ -330,15 +350,19 @@ class Store:
         longer has a replica here (the router keeps the descriptor)."""
         log.info("region %d: replica removed from this store", peer.region.id)
         del self.peers[peer.region.id]
-        kv.clear_range(self.engine, peer.region.start, peer.region.end)
+        self._clears.append(kv.RangeClear(self.engine, peer.region.start, peer.region.end))
         peer.abandon_requests(self._reply)
         self.router.update(peer.region)
 
     def _destroy_stale_peer(self, peer: Peer, newer: Region) -> None:
         """`newer` (from gossip) shows this store's replica was removed in a
         change it never applied (it was cut off): delete it for good."""
+        # Every membership up to `newer`'s that leaves this store out, or up
+        # to the one before it that names this store again, is stale.
+        readded = newer.peer_on(self.store_id) is not None
+        conf_ver = newer.epoch.conf_ver - 1 if readded else newer.epoch.conf_ver
         batch = self.engine.batch()
-        destroy_region(batch, peer.storage, peer.region.epoch.conf_ver, peer.peer_id)
+        destroy_region(batch, peer.storage, conf_ver, peer.peer_id)
         batch.commit()
         peer.region = newer
         self._drop_peer(peer)
@@ -407,7 +431,7 @@ class Store:
             try:
                 self._learn_stores(batch.from_store, batch.extras)
                 self._learn_regions(batch.extras.get("regions", []))
-            except (TypeError, ValueError, AttributeError) as e:
+            except (TypeError, ValueError, AttributeError, OverflowError) as e:
                 log.warning("bad gossip from store %d: %s", batch.from_store, e)
         for item in batch.items:
             if item.message.type == MessageType.PROP:
@@ -439,7 +463,7 @@ class Store:
         applied the split that creates it yet: the leader will retry."""
         try:
             region = Region.from_wire(item.region)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
         me = region.peer_on(self.store_id)
         if region.id != item.region_id or me is None or me.peer_id != item.message.to:

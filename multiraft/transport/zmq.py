@@ -22,6 +22,18 @@ ZERO_COPY_MIN = 64 * 1024
 """Below this size copying a frame is cheaper than ZeroMQ's zero-copy bookkeeping."""
 
 
+def check_store_addr(addr: object) -> str:
+    """`addr` if it is a store address ("HOST:PORT", port 1-65535); raises
+    TypeError or ValueError otherwise, before it can reach a socket or the
+    store list."""
+    if not isinstance(addr, str):
+        raise TypeError(f"a store address is a string, not {type(addr).__name__}")
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"store address must be HOST:PORT, not {addr!r}")
+    return addr
+
+
 class Transport:
     def __init__(self, addr: str, store_id: int, context: zmq.Context | None = None) -> None:
         self.ctx = context or zmq.Context.instance()
@@ -44,6 +56,7 @@ class Transport:
         """Know (or move) a peer store; connects lazily and reconnects by itself."""
         if store_id == self.store_id:
             return
+        check_store_addr(addr)
         known = self._peers.get(store_id)
         if known is not None and known[0] == addr:
             return

@@ -73,7 +73,7 @@ def test_applied_index_and_data_commit_together(tmp_path: Path) -> None:
         assert (kv.get(engine, b"k"), PeerStorage(engine, 1).apply_state.applied_index) == (b"v", 1)
 
 
-def test_clear_range_goes_in_bounded_transactions(engine: Engine, monkeypatch) -> None:
+def test_range_clear_goes_in_bounded_transactions(engine: Engine, monkeypatch) -> None:
     put_all(engine, {b"a": b"out", **{b"k%02d" % i: b"in" for i in range(10)}, b"z": b"out"})
     commits = []
     real = engine.delete_some
@@ -84,6 +84,6 @@ def test_clear_range_goes_in_bounded_transactions(engine: Engine, monkeypatch) -
 
     monkeypatch.setattr(kv, "CLEAR_KEYS_PER_TXN", 3)
     monkeypatch.setattr(engine, "delete_some", counting)
-    kv.clear_range(engine, b"k", b"l")
+    kv.RangeClear(engine, b"k", b"l").finish()
     assert kv.scan(engine, b"", b"") == [(b"a", b"out"), (b"z", b"out")]
     assert commits == [3, 3, 3, 3]  # 10 keys, at most 3 per transaction

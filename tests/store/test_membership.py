@@ -98,7 +98,7 @@ def test_destroy_deletes_the_replica_and_leaves_a_tombstone(tmp_path: Path) -> N
         destroy_region(batch, storage, 6, 20)
         batch.commit()
         assert kv.get(engine, b"b") == b"inside"  # cleared after, in bounded transactions
-        kv.clear_range(engine, REGION.start, REGION.end)
+        kv.RangeClear(engine, REGION.start, REGION.end).finish()
         assert kv.get(engine, b"b") is None
         assert kv.get(engine, b"z") == b"outside"
         with engine.read() as txn:
@@ -110,3 +110,8 @@ def test_destroy_deletes_the_replica_and_leaves_a_tombstone(tmp_path: Path) -> N
         assert not is_tombstoned(engine, REGION.with_epoch(conf_ver=8), 21)  # re-added later
     finally:
         engine.close()
+
+
+def test_plan_repair_drops_a_learner_whose_store_went_quiet() -> None:
+    region = Region(7, peers=(*REGION.peers, PeerMeta(4, 40, LEARNER)))
+    assert plan_repair(region, 3, {1, 2, 3}, set(), {}, None) == (4, REMOVE)  # not yet down

@@ -406,6 +406,12 @@ def test_join_adds_a_store_once_and_refuses_taken_ids_and_addresses(leader: Driv
         "InvalidRequest"
     )
     assert error_kind(leader.call("join", {"store_id": "5", "addr": "x:1"})) == "InvalidRequest"
+    for bad in ("localhost", "x:0", "x:99999", ":1", 7):
+        assert error_kind(leader.call("join", {"store_id": 6, "addr": bad})) == "InvalidRequest"
+    store.store_stats[4] = {"regions": 0}  # store 4 has run: it lost its data if it asks again
+    assert error_kind(leader.call("join", {"store_id": 4, "addr": "127.0.0.1:1"})) == (
+        "InvalidRequest"
+    )
     store.close()
     reopened = Store(config_at(store.config))
     try:
