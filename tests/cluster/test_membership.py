@@ -6,6 +6,8 @@ linearizable and whose acknowledged writes must all be there at the end."""
 from __future__ import annotations
 
 import json
+import random
+import signal
 import subprocess
 import sys
 import threading
@@ -171,3 +173,51 @@ def test_joined_stores_take_regions_and_a_dead_stores_replicas_are_rebuilt(make_
     with Client(live_endpoints, timeout=10) as client:
         status = client.status()
     assert {s["id"]: s["state"] for s in status["stores"]}[1] == "down"
+
+
+def membership_nemesis(cluster, seed: int, stop: threading.Event) -> None:
+    """Kills and restarts, pauses, replica moves and splits, at random."""
+    rng = random.Random(seed)
+    with Client(cluster.endpoints(), timeout=8) as admin:
+        while not stop.is_set():
+            action = rng.choice(["kill", "pause", "move", "move", "split"])
+            victim = rng.choice(cluster.ids)
+            try:
+                if action == "kill":
+                    cluster.kill(victim)
+                    stop.wait(rng.uniform(0.3, 1.0))
+                    cluster.start(victim)
+                elif action == "pause":
+                    cluster.procs[victim].send_signal(signal.SIGSTOP)
+                    stop.wait(rng.uniform(0.3, 1.0))
+                    cluster.procs[victim].send_signal(signal.SIGCONT)
+                elif action == "move":
+                    region, _leader = rng.choice(admin.regions())
+                    holders = {p.store_id for p in region.peers}
+                    spare = [s for s in cluster.ids if s not in holders]
+                    if spare:
+                        admin.move_peer(region.id, rng.choice(sorted(holders)), rng.choice(spare))
+                else:
+                    admin.split(b"lin-%d~" % rng.randrange(6))
+            except MultiraftError:
+                pass  # a refused or timed-out admin step is part of the chaos
+            stop.wait(rng.uniform(0.3, 1.0))
+
+
+@pytest.mark.slow
+def test_histories_stay_linearizable_while_replicas_move_under_faults(make_cluster) -> None:
+    c = make_cluster(4, 3)
+    stop = threading.Event()
+    chaos = threading.Thread(target=membership_nemesis, args=(c, 7, stop))
+    with under_load(c.endpoints()) as (histories, acked):
+        chaos.start()
+        try:
+            stop.wait(20)
+        finally:
+            stop.set()
+            chaos.join(timeout=60)
+            for i in c.ids:  # leave no store paused or down
+                c.procs[i].send_signal(signal.SIGCONT)
+                if c.procs[i].poll() is not None:
+                    c.start(i)
+    check_no_loss_and_linearizable(c.endpoints(), histories, acked)
