@@ -151,10 +151,20 @@ class Service:
     # -- cluster view ------------------------------------------------------
 
     def _regions(self, req: Request, handle: Handle) -> None:
-        self.reply(handle, ok(self.store.directory()))
+        if self._directory_ready(handle):
+            self.reply(handle, ok(self.store.directory()))
 
     def _status(self, req: Request, handle: Handle) -> None:
-        self.reply(handle, ok(self.store.status()))
+        if self._directory_ready(handle):
+            self.reply(handle, ok(self.store.status()))
+
+    def _directory_ready(self, handle: Handle) -> bool:
+        """A store that just started knows only its own regions until the
+        others' gossip arrives: it sends the client to another store."""
+        if self.store.directory_ready():
+            return True
+        self.reply(handle, err("ServerBusy", "this store has not heard the cluster's gossip yet"))
+        return False
 
     def _transfer_leader(self, req: Request, handle: Handle) -> None:
         region_id, target = req.args["region"], req.args["store"]

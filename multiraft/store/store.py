@@ -59,6 +59,9 @@ install, or of clearing a removed replica's data, per loop turn: the other
 regions wait at most that long."""
 GOSSIP_TICKS = 10
 """Ticks between two rounds of region gossip (1 s at the default tick)."""
+DIRECTORY_WAIT_ROUNDS = 3
+"""Gossip rounds a restarted store waits for others' gossip before it
+answers directory requests from what it has."""
 
 
 @dataclass
@@ -576,6 +579,17 @@ class Store:
             return peer.leader_store()
         return self.router.leader_of(region_id)
 
+    def directory_ready(self) -> bool:
+        """Whether this store's region directory is as complete as gossip
+        makes it: it heard another store, or waited out a few gossip rounds
+        (the others may be down), or it is alone."""
+        waited = time.monotonic() - self.started
+        return (
+            bool(self.store_stats)
+            or len(self.stores) == 1
+            or waited > DIRECTORY_WAIT_ROUNDS * GOSSIP_TICKS * self.config.tick_interval
+        )
+
     def directory(self) -> dict:
         """Every region this store knows, with leader hints, and the stores."""
         regions = [[r.to_wire(), self.leader_hint(r.id)] for r in self.router.regions()]
@@ -590,7 +604,7 @@ class Store:
             if leader is not None:
                 counts.setdefault(leader, [0, 0])[1] += 1
         live, down = set(self.live_stores()), self.down_stores()
-        self.store_stats[self.store_id] = self.own_stats()
+        stats = {**self.store_stats, self.store_id: self.own_stats()}
         stores = [
             {
                 "id": sid,
@@ -599,8 +613,8 @@ class Store:
                 "leaders": c[1],
                 "up": sid in live,
                 "state": self.store_state(sid, live, down),
-                "capacity": self.store_stats.get(sid, {}).get("capacity"),
-                "available": self.store_stats.get(sid, {}).get("available"),
+                "capacity": stats.get(sid, {}).get("capacity"),
+                "available": stats.get(sid, {}).get("available"),
             }
             for sid, c in sorted(counts.items())
         ]

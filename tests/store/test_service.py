@@ -442,3 +442,19 @@ def test_replica_change_goals_already_met_answer_at_once(leader: Driver) -> None
     rep = leader.call("change_peer", {"region": 1, "epoch": [1, 1], "store": 1, "change": "remove"})
     # The only voter cannot hand leadership to anyone: it waits.
     assert error_kind(rep) == "ServerBusy"
+
+
+def test_a_store_sends_directory_requests_elsewhere_until_it_heard_the_cluster(
+    tmp_path: Path,
+) -> None:
+    addr = free_addr()
+    two = StoreConfig(1, addr, str(tmp_path / "s1"), {1: addr, 2: free_addr()}, 1, 0.01, sync=False)
+    store = Store(two)
+    try:
+        d = Driver(store)
+        assert error_kind(d.call("regions", {})) == "ServerBusy"
+        assert error_kind(d.call("status", {})) == "ServerBusy"
+        store.store_stats[2] = {"regions": 0}  # store 2's gossip arrived
+        assert d.call("regions", {}).ok and d.call("status", {}).ok
+    finally:
+        store.close()
