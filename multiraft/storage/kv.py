@@ -46,11 +46,6 @@ def delete(batch: WriteBatch, key: bytes) -> None:
     batch.delete(keys.DATA_PREFIX + key)
 
 
-def delete_range(batch: WriteBatch, start: bytes, end: bytes) -> None:
-    """Delete the data of user keys [start, end) (end b"": no bound)."""
-    batch.delete_range(*keys.data_range(start, end))
-
-
 CLEAR_KEYS_PER_TXN = 20_000
 """Keys per transaction when a whole range is cleared: a write transaction
 keeps its dirty pages in memory, so a big range goes in several."""

@@ -271,11 +271,6 @@ class PeerStorage:
         self._pending(batch).region = region
         batch.put(self._region_key, region.encode())
 
-    def set_conf_state(self, batch: WriteBatch, conf_state: ConfState) -> None:
-        """Record a new membership (with the applied index of its entry)."""
-        r = self._pending(batch).region
-        self.set_region(batch, RegionState(r.descriptor, r.start, r.end, conf_state))
-
     def compact(self, batch: WriteBatch, index: int) -> None:
         """Discard entries up to `index`, keeping its term as the dummy entry.
 

@@ -30,9 +30,6 @@ class Epoch:
             raise TypeError("epoch must be two ints")
         return Epoch(version, conf_ver)
 
-    def is_stale_against(self, current: Epoch) -> bool:
-        return self.version < current.version or self.conf_ver < current.conf_ver
-
 
 @dataclass(slots=True, frozen=True)
 class PeerMeta:

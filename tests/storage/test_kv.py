@@ -46,17 +46,6 @@ def test_scan_never_returns_local_keys(engine: Engine) -> None:
     assert kv.scan(engine, b"", b"") == [(b"k", b"v")]
 
 
-def test_delete_range_clears_only_the_range(engine: Engine) -> None:
-    put_all(engine, {b"a": b"1", b"b": b"2", b"c": b"3", b"d": b"4"})
-    batch = engine.batch()
-    kv.delete_range(batch, b"b", b"d")
-    batch.commit()
-    assert [k for k, _ in kv.scan(engine, b"", b"")] == [b"a", b"d"]
-    kv.delete_range(batch, b"b", b"")
-    batch.commit()
-    assert [k for k, _ in kv.scan(engine, b"", b"")] == [b"a"]
-
-
 def test_applied_index_and_data_commit_together(tmp_path: Path) -> None:
     path = tmp_path / "s"
     with Engine(path) as engine:

@@ -230,7 +230,7 @@ def test_raft_state_round_trips_across_reopen(tmp_path: Path) -> None:
         ps.append(batch, [Entry(2, 11, data=b"x"), conf, Entry(3, 13, data=b"y" * 100)])
         ps.set_hard_state(batch, HardState(3, 2, 13))
         ps.set_applied(batch, 12)
-        ps.set_conf_state(batch, cs)
+        ps.set_region(batch, RegionState(b"desc", b"a", b"m", cs))
         batch.commit()
         snap = ps.snapshot()
     with Engine(path) as engine:

@@ -14,22 +14,6 @@ def region(start: bytes = b"b", end: bytes = b"m", **kw) -> Region:
     return Region(7, start, end, kw.pop("epoch", Epoch(3, 2)), kw.pop("peers", PEERS))
 
 
-@pytest.mark.parametrize(
-    ("mine", "current", "stale"),
-    [
-        (Epoch(3, 2), Epoch(3, 2), False),
-        (Epoch(4, 2), Epoch(3, 2), False),
-        (Epoch(3, 3), Epoch(3, 2), False),
-        (Epoch(2, 2), Epoch(3, 2), True),
-        (Epoch(3, 1), Epoch(3, 2), True),
-        (Epoch(4, 1), Epoch(3, 2), True),  # newer range, older membership
-        (Epoch(2, 9), Epoch(3, 2), True),
-    ],
-)
-def test_epoch_staleness(mine: Epoch, current: Epoch, stale: bool) -> None:
-    assert mine.is_stale_against(current) is stale
-
-
 def test_epoch_defaults_and_wire() -> None:
     assert Epoch() == Epoch(1, 1)
     assert Epoch.from_wire(Epoch(5, 6).to_wire()) == Epoch(5, 6)
@@ -158,3 +142,12 @@ def test_to_json_keys_utf8_and_hex() -> None:
     hexed = r.to_json(1, hex_keys=True)
     assert (hexed["start"], hexed["end"]) == ("c3a9", "00ff")
     assert Region(1).to_json(None, hex_keys=True)["end"] == ""
+
+
+@pytest.mark.parametrize(
+    "peers",
+    [[[1.0, 2, "voter"]], [[1, float("inf"), "voter"]], [[1, 2, "witness"]], [[1, 2]]],
+)
+def test_descriptors_with_malformed_peers_are_refused(peers: list) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        Region.from_wire([7, b"", b"", [1, 1], peers])
