@@ -153,38 +153,13 @@ class Scheduler:
         )
 
     def _balance(self, live: set[int], counts: dict[int, int]) -> None:
-        """Start moving one replica from the most crowded store holding a
-        region this store leads to the emptiest live store without one."""
+        """Start at most one balance move among the healthy regions led here."""
         store = self.store
-        mean = sum(counts.get(s, 0) for s in live) / max(1, len(live))
-        best: tuple[int, int, int, Region] | None = None
-        for peer in store.peers.values():
-            if not peer.is_leader() or self.busy(peer.region):
-                continue
-            region = peer.region
-            holders = {p.store_id for p in region.peers}
-            targets = [s for s in live if s not in holders]
-            # The leader's own replica never moves: the region would be left
-            # with a voter too many once leadership passed on mid-move.
-            sources = holders - {store.store_id}
-            if not targets or not sources:
-                continue
-            src = max(sources, key=lambda s: (counts.get(s, 0), s))
-            dst = min(targets, key=lambda s: (counts.get(s, 0), s))
-            gap = counts.get(src, 0) - counts.get(dst, 0)
-            crowded = counts.get(src, 0) >= mean + BALANCE_MARGIN
-            empty = counts.get(dst, 0) <= mean - BALANCE_MARGIN
-            if crowded and empty and (best is None or gap > best[0]):
-                best = (gap, src, dst, region)
-        if best is not None:
-            gap, src, dst, region = best
-            log.info(
-                "region %d: moving a replica from store %d to store %d (gap %d)",
-                region.id,
-                src,
-                dst,
-                gap,
-            )
+        led = [p.region for p in store.peers.values() if p.is_leader() and not self.busy(p.region)]
+        move = pick_balance_move(led, store.store_id, live, counts)
+        if move is not None:
+            region, src, dst = move
+            log.info("region %d: moving a replica from store %d to store %d", region.id, src, dst)
             self.start_move(region.id, src)
             store.change_peer(store.peers[region.id], dst, ADD, None)
 
@@ -235,3 +210,30 @@ def plan_repair(
         if spare:
             return (min(spare, key=lambda s: (counts.get(s, 0), s)), ADD)
     return None
+
+
+def pick_balance_move(
+    led: list[Region], me: int, live: set[int], counts: dict[int, int]
+) -> tuple[Region, int, int] | None:
+    """(region, from store, to store) for the move that narrows the widest
+    gap between a store holding one of `led` and a live store without it,
+    if the first holds at least BALANCE_MARGIN regions more than the live
+    stores' mean and the second at least that many fewer; None otherwise.
+    The leader's own replica (on `me`) never moves: the region would be
+    left with a voter too many once leadership passed on mid-move."""
+    mean = sum(counts.get(s, 0) for s in live) / max(1, len(live))
+    best: tuple[int, Region, int, int] | None = None
+    for region in led:
+        holders = {p.store_id for p in region.peers}
+        targets = [s for s in live if s not in holders]
+        sources = holders - {me}
+        if not targets or not sources:
+            continue
+        src = max(sources, key=lambda s: (counts.get(s, 0), s))
+        dst = min(targets, key=lambda s: (counts.get(s, 0), s))
+        gap = counts.get(src, 0) - counts.get(dst, 0)
+        crowded = counts.get(src, 0) >= mean + BALANCE_MARGIN
+        empty = counts.get(dst, 0) <= mean - BALANCE_MARGIN
+        if crowded and empty and (best is None or gap > best[0]):
+            best = (gap, region, src, dst)
+    return None if best is None else best[1:]

@@ -22,7 +22,7 @@ from multiraft.store.membership import (
     goal_reached,
 )
 from multiraft.store.region import LEARNER, VOTER, Epoch, PeerMeta, Region
-from multiraft.store.scheduler import plan_repair
+from multiraft.store.scheduler import pick_balance_move, plan_repair
 
 REGION = Region(7, b"a", b"m", Epoch(3, 5), (PeerMeta(1, 10), PeerMeta(2, 20), PeerMeta(3, 30)))
 
@@ -115,3 +115,47 @@ def test_destroy_deletes_the_replica_and_leaves_a_tombstone(tmp_path: Path) -> N
 def test_plan_repair_drops_a_learner_whose_store_went_quiet() -> None:
     region = Region(7, peers=(*REGION.peers, PeerMeta(4, 40, LEARNER)))
     assert plan_repair(region, 3, {1, 2, 3}, set(), {}, None) == (4, REMOVE)  # not yet down
+
+
+def test_balance_moves_replicas_from_crowded_to_empty_stores_only() -> None:
+    region = Region(7, peers=(PeerMeta(1, 10), PeerMeta(2, 20), PeerMeta(3, 30)))
+    live = {1, 2, 3, 4, 5}
+    move = pick_balance_move([region], 1, live, {1: 6, 2: 6, 3: 5, 4: 0, 5: 1})
+    assert move == (region, 2, 4)  # never the leader's own replica (store 1)
+    assert pick_balance_move([region], 1, live, {1: 4, 2: 4, 3: 4, 4: 3, 5: 3}) is None
+    assert pick_balance_move([region], 1, {1, 2, 3}, {1: 9, 2: 9, 3: 9}) is None  # no target
+
+
+def test_stores_balancing_at_once_on_stale_counts_settle_without_moving_back() -> None:
+    """Three stores hold 12 regions (3 replicas each); two empty stores join.
+    Every round, the leader of each store picks one move from the counts of
+    the round before, all at once; the moves stop, spread, and no replica
+    ever comes back to a store it left."""
+    regions = {
+        rid: Region(rid, peers=tuple(PeerMeta(s, rid * 10 + s) for s in (1, 2, 3)))
+        for rid in range(1, 13)
+    }
+    leader = {rid: 1 + rid % 3 for rid in regions}
+    live = {1, 2, 3, 4, 5}
+    left: set[tuple[int, int]] = set()
+    for _round in range(30):
+        counts = {s: sum(r.peer_on(s) is not None for r in regions.values()) for s in live}
+        moves = []
+        for me in live:
+            led = [r for rid, r in regions.items() if leader[rid] == me]
+            move = pick_balance_move(led, me, live, counts)
+            if move is not None:
+                moves.append(move)
+        if not moves:
+            break
+        for region, src, dst in moves:
+            assert (region.id, dst) not in left, "a replica moved back"
+            left.add((region.id, src))
+            peers = [p for p in regions[region.id].peers if p.store_id != src]
+            regions[region.id] = Region(
+                region.id, peers=(*peers, PeerMeta(dst, region.id * 100 + dst))
+            )
+    else:
+        raise AssertionError("balancing never settled")
+    final = {s: sum(r.peer_on(s) is not None for r in regions.values()) for s in live}
+    assert sum(final.values()) == 36 and max(final.values()) - min(final.values()) <= 2
