@@ -222,7 +222,7 @@ class Service:
         if replaces is not None and change == ADD:
             if type(replaces) is not int:
                 raise InvalidRequest("replaces must be a store id")
-            self.store.scheduler.start_move(region_id, replaces)
+            self.store.replicas.start_move(region_id, replaces)
         step = self.store.change_peer(peer, store_id, change, handle)
         if isinstance(step, Done):
             self.reply(handle, ok(peer.region.to_wire()))

@@ -41,6 +41,7 @@ from .membership import Propose, Step, TransferFirst, next_step
 from .meta import load_regions, open_data_dir
 from .peer import Handle, Peer, RaftSettings, ReadOp
 from .region import Region
+from .replicas import ReplicaScheduler
 from .router import RegionRouter
 from .scheduler import Scheduler
 from .service import Service
@@ -137,6 +138,7 @@ class Store:
         """What each other store last said about itself (gossip)."""
         self._replies: list[tuple[Handle, Any]] = []
         self.scheduler = Scheduler(self)
+        self.replicas = ReplicaScheduler(self)
         self._ticks = 0
         self._stopping = False
 
@@ -186,7 +188,7 @@ class Store:
         if self._ticks % GOSSIP_TICKS == 0:
             self._gossip()
             self.scheduler.check_splits()
-            self.scheduler.check_replicas(balance=self._ticks % BALANCE_TICKS == 0)
+            self.replicas.check_replicas(balance=self._ticks % BALANCE_TICKS == 0)
         if self._ticks % BALANCE_TICKS == 0:
             self.scheduler.balance_leaders()
 

@@ -22,7 +22,7 @@ from multiraft.store.membership import (
     goal_reached,
 )
 from multiraft.store.region import LEARNER, VOTER, Epoch, PeerMeta, Region
-from multiraft.store.scheduler import pick_balance_move, plan_repair
+from multiraft.store.replicas import pick_balance_move, plan_repair
 
 REGION = Region(7, b"a", b"m", Epoch(3, 5), (PeerMeta(1, 10), PeerMeta(2, 20), PeerMeta(3, 30)))
 
