@@ -47,8 +47,8 @@ class ReplicaScheduler:
         gone for good; then, if all is healthy and `balance`, at most one
         balance move."""
         store = self.store
-        down = store.down_stores()
-        live = set(store.live_stores()) - down
+        down = store.book.down()
+        live = set(store.book.live()) - down
         counts = self.region_counts()
         repairs = 0
         now = time.monotonic()
@@ -119,7 +119,7 @@ class ReplicaScheduler:
         store = self.store
         counts = {
             sid: stats.get("regions", 0)
-            for sid, stats in store.store_stats.items()
+            for sid, stats in store.book.stats.items()
             if isinstance(stats.get("regions", 0), int)
         }
         counts[store.store_id] = len(store.peers)

@@ -52,7 +52,7 @@ class Scheduler:
         if this store leads at least two more than it. One move per round
         and a gap of two keep it from oscillating."""
         store = self.store
-        counts = dict.fromkeys(store.live_stores(), 0)
+        counts = dict.fromkeys(store.book.live(), 0)
         for region in store.router.regions():
             leader = store.leader_hint(region.id)
             if leader in counts:

@@ -244,7 +244,9 @@ class Service:
         taken = [sid for sid, a in stores.items() if a == addr and sid != store_id]
         if taken:
             raise InvalidRequest(f"{addr} is the address of store {taken[0]}")
-        if store_id in stores and self.store.has_been_running(store_id):
+        if store_id in stores and self.store.book.has_been_running(
+            store_id, self.store.router.regions()
+        ):
             # A store that ran before and asks again lost its data dir: as an
             # empty replica it could vote away entries it had acknowledged.
             raise InvalidRequest(
@@ -252,7 +254,7 @@ class Service:
                 "data dir joins with a new store id"
             )
         if store_id not in stores:
-            self.store.add_store(store_id, addr)
+            self.store.book.add(store_id, addr)
         self.reply(handle, ok({"cluster_id": self.store.cluster_id, "stores": dict(stores)}))
 
 

@@ -25,7 +25,6 @@ from functools import partial
 from typing import Any
 
 import msgpack
-import zmq
 
 from ..raft import MessageType, RaftError, Ready, StateType
 from ..storage import ingest, kv
@@ -33,7 +32,7 @@ from ..storage.engine import WriteBatch
 from ..storage.peer_storage import PeerStorage
 from ..storage.snapshot import SnapshotHeader
 from ..transport import codec
-from ..transport.zmq import Transport, check_store_addr
+from ..transport.zmq import Transport
 from .apply import Applier, destroy_region, is_tombstoned, load_sessions
 from .commands import SplitCommand, encode_split, err, ok
 from .join import ask_to_join
@@ -49,6 +48,7 @@ from .session import SessionTable
 from .snapshot_transfer import TransferConfig
 from .snapshots import Install, SnapshotStreams
 from .split_check import RegionSize, SplitPolicy
+from .stores import StoreBook
 
 log = logging.getLogger(__name__)
 
@@ -122,20 +122,15 @@ class Store:
         except Exception:
             self.engine.close()
             raise
-        for sid, addr in self.stores.items():
-            try:
-                self.transport.set_store_addr(sid, addr)
-            except (TypeError, ValueError, zmq.ZMQError) as e:
-                log.error("store %d has an unusable address %r: %s", sid, addr, e)
+        live_window = 3 * config.raft.election_tick * config.tick_interval
+        self.book = StoreBook(
+            self.meta, self.engine, self.transport, live_window, config.max_store_down_time
+        )
         self.service = Service(self, self._reply)
         self.snapshots = SnapshotStreams(self, config.snapshot)
         self.installs: dict[int, tuple[Install, Ready]] = {}
         """Regions whose snapshot's data is going in, with the held Ready."""
         self._installed_headers: dict[int, SnapshotHeader] = {}
-        self.last_seen: dict[int, float] = {}
-        self.started = time.monotonic()
-        self.store_stats: dict[int, dict] = {}
-        """What each other store last said about itself (gossip)."""
         self._replies: list[tuple[Handle, Any]] = []
         self.scheduler = Scheduler(self)
         self.replicas = ReplicaScheduler(self)
@@ -204,35 +199,6 @@ class Store:
         for store_id in self.stores:
             if store_id != self.store_id:
                 self.transport.send_to_store(store_id, frame)
-
-    def _learn_stores(self, sender: int, extras: dict) -> None:
-        stats = extras.get("stats")
-        if isinstance(stats, dict):
-            self.store_stats[sender] = stats
-        for sid, addr in extras.get("stores", {}).items():
-            if type(sid) is not int or sid < 1 or sid in self.stores:
-                continue
-            try:
-                self.add_store(sid, check_store_addr(addr))
-            except (TypeError, ValueError) as e:
-                log.warning("store %d gossiped a bad store address: %s", sender, e)
-
-    def add_store(self, store_id: int, addr: str) -> None:
-        """Remember a store (joined through us or heard of), durably; it
-        counts as heard from now, for the down-time clock."""
-        self.transport.set_store_addr(store_id, addr)
-        log.info("store %d at %s joins the cluster", store_id, addr)
-        self.stores[store_id] = addr
-        self.last_seen.setdefault(store_id, time.monotonic())
-        batch = self.engine.batch()
-        self.meta.write(batch)
-        batch.commit()
-
-    def has_been_running(self, store_id: int) -> bool:
-        """Whether `store_id` was heard from, or holds replicas of regions."""
-        if store_id in self.store_stats:
-            return True
-        return any(r.peer_on(store_id) is not None for r in self.router.regions())
 
     def own_stats(self) -> dict:
         disk = shutil.disk_usage(self.config.data_dir)
@@ -431,11 +397,12 @@ class Store:
         if batch.cluster_id != self.cluster_id:
             log.warning("dropped Raft traffic from store %d of another cluster", batch.from_store)
             return
-        self.last_seen[batch.from_store] = time.monotonic()
+        self.book.heard_from(batch.from_store)
         if batch.extras:
             try:
-                self._learn_stores(batch.from_store, batch.extras)
-                self._learn_regions(batch.extras.get("regions", []))
+                extras = batch.extras
+                self.book.learn(batch.from_store, extras.get("stats"), extras.get("stores", {}))
+                self._learn_regions(extras.get("regions", []))
             except (TypeError, ValueError, AttributeError, OverflowError) as e:
                 log.warning("bad gossip from store %d: %s", batch.from_store, e)
         for item in batch.items:
@@ -546,26 +513,6 @@ class Store:
         self.touch(peer)
         return step
 
-    def live_stores(self) -> list[int]:
-        """This store and the stores heard from within a few election timeouts."""
-        horizon = time.monotonic() - 3 * self.config.raft.election_tick * self.config.tick_interval
-        return [s for s in self.stores if s == self.store_id or self.last_seen.get(s, 0) >= horizon]
-
-    def down_stores(self) -> set[int]:
-        """Stores silent for longer than max_store_down_time (counted from
-        this store's start for those never heard from): gone for good."""
-        horizon = time.monotonic() - self.config.max_store_down_time
-        return {
-            s
-            for s in self.stores
-            if s != self.store_id and self.last_seen.get(s, self.started) < horizon
-        }
-
-    def store_state(self, store_id: int, live: set[int], down: set[int]) -> str:
-        if store_id in live:
-            return "up"
-        return "down" if store_id in down else "disconnected"
-
     def regions_around(self, region: Region, key: bytes) -> list:
         """Current descriptors for a client with a stale view of `region`:
         the region itself and the one now holding `key`."""
@@ -585,9 +532,9 @@ class Store:
         """Whether this store's region directory is as complete as gossip
         makes it: it heard another store, or waited out a few gossip rounds
         (the others may be down), or it is alone."""
-        waited = time.monotonic() - self.started
+        waited = time.monotonic() - self.book.started
         return (
-            bool(self.store_stats)
+            bool(self.book.stats)
             or len(self.stores) == 1
             or waited > DIRECTORY_WAIT_ROUNDS * GOSSIP_TICKS * self.config.tick_interval
         )
@@ -605,8 +552,8 @@ class Store:
                 counts.setdefault(store_id, [0, 0])[0] += 1
             if leader is not None:
                 counts.setdefault(leader, [0, 0])[1] += 1
-        live, down = set(self.live_stores()), self.down_stores()
-        stats = {**self.store_stats, self.store_id: self.own_stats()}
+        live, down = set(self.book.live()), self.book.down()
+        stats = {**self.book.stats, self.store_id: self.own_stats()}
         stores = [
             {
                 "id": sid,
@@ -614,7 +561,7 @@ class Store:
                 "regions": c[0],
                 "leaders": c[1],
                 "up": sid in live,
-                "state": self.store_state(sid, live, down),
+                "state": self.book.state(sid, live, down),
                 "capacity": stats.get(sid, {}).get("capacity"),
                 "available": stats.get(sid, {}).get("available"),
             }

@@ -1,0 +1,99 @@
+"""The cluster's stores as this store knows them: their addresses (durable,
+in the store meta), when each was last heard from, and what each last said
+about itself. Gossip keeps every store's copy current; the scheduling
+decisions read it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import zmq
+
+from ..storage.engine import Engine
+from ..transport.zmq import Transport, check_store_addr
+from .meta import StoreMeta
+from .region import Region
+
+log = logging.getLogger(__name__)
+
+
+class StoreBook:
+    def __init__(
+        self,
+        meta: StoreMeta,
+        engine: Engine,
+        transport: Transport,
+        live_window: float,
+        down_after: float,
+    ) -> None:
+        self.me = meta.store_id
+        self.meta = meta
+        self.addrs = meta.stores
+        """store id -> "HOST:PORT", this store included (the meta's own dict)."""
+        self._engine = engine
+        self._transport = transport
+        self._live_window = live_window
+        self._down_after = down_after
+        self.started = time.monotonic()
+        self.last_seen: dict[int, float] = {}
+        self.stats: dict[int, dict] = {}
+        """What each other store last said about itself."""
+        for sid, addr in self.addrs.items():
+            try:
+                transport.set_store_addr(sid, addr)
+            except (TypeError, ValueError, zmq.ZMQError) as e:
+                log.error("store %d has an unusable address %r: %s", sid, addr, e)
+
+    def heard_from(self, store_id: int) -> None:
+        self.last_seen[store_id] = time.monotonic()
+
+    def learn(self, sender: int, stats: Any, addrs: Any) -> None:
+        """What a store gossiped: its own statistics and the stores it knows."""
+        if isinstance(stats, dict):
+            self.stats[sender] = stats
+        for sid, addr in addrs.items():
+            if type(sid) is not int or sid < 1 or sid in self.addrs:
+                continue
+            try:
+                self.add(sid, check_store_addr(addr))
+            except (TypeError, ValueError, zmq.ZMQError) as e:
+                log.warning("store %d gossiped a bad store address: %s", sender, e)
+
+    def add(self, store_id: int, addr: str) -> None:
+        """Remember a store (joined through us or heard of), durably; it
+        counts as heard from now, for the down-time clock."""
+        self._transport.set_store_addr(store_id, addr)
+        log.info("store %d at %s joins the cluster", store_id, addr)
+        self.addrs[store_id] = addr
+        self.last_seen.setdefault(store_id, time.monotonic())
+        batch = self._engine.batch()
+        self.meta.write(batch)
+        batch.commit()
+
+    def has_been_running(self, store_id: int, regions: Iterable[Region]) -> bool:
+        """Whether `store_id` was heard from, or holds replicas of `regions`."""
+        if store_id in self.stats:
+            return True
+        return any(r.peer_on(store_id) is not None for r in regions)
+
+    def live(self) -> list[int]:
+        """This store and the stores heard from within the live window."""
+        horizon = time.monotonic() - self._live_window
+        return [s for s in self.addrs if s == self.me or self.last_seen.get(s, 0) >= horizon]
+
+    def down(self) -> set[int]:
+        """Stores silent for longer than the down time (counted from this
+        store's start for those never heard from): gone for good."""
+        horizon = time.monotonic() - self._down_after
+        return {
+            s for s in self.addrs if s != self.me and self.last_seen.get(s, self.started) < horizon
+        }
+
+    @staticmethod
+    def state(store_id: int, live: set[int], down: set[int]) -> str:
+        if store_id in live:
+            return "up"
+        return "down" if store_id in down else "disconnected"
