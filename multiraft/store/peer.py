@@ -36,6 +36,9 @@ class ReadOp:
     key: bytes = b""
     end: bytes = b""
     limit: int | None = None
+    version: int = 0
+    """The region's epoch version when the read was accepted: a split before
+    it is served would change the range the client continues from."""
 
 
 @dataclass(slots=True)

@@ -145,6 +145,7 @@ class Service:
             )
         peer = self._peer_for(a, op.key, handle)
         if peer is not None:
+            op.version = peer.region.epoch.version
             peer.reads.append((op, handle))
             self.store.touch(peer)
 

@@ -365,6 +365,14 @@ class Store:
 
     def _read(self, peer: Peer, op: ReadOp) -> Any:
         region = peer.region
+        if op.version != region.epoch.version:
+            # Split since the read was accepted: the client's idea of where
+            # the region ends (where a scan goes on from) is out of date.
+            return err(
+                "EpochNotMatch",
+                f"region {region.id} split while the read waited",
+                {"regions": self.regions_around(region, op.key)},
+            )
         if not region.contains(op.key):
             return err(
                 "KeyNotInRegion", f"key not in region {region.id}", {"region": region.to_wire()}

@@ -14,7 +14,7 @@ from multiraft.client.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
 from multiraft.raft.types import Message, MessageType
 from multiraft.store import service as service_mod
 from multiraft.store import store as store_mod
-from multiraft.store.peer import Handle
+from multiraft.store.peer import Handle, ReadOp
 from multiraft.store.region import Region
 from multiraft.store.store import Store, StoreConfig
 from multiraft.transport import codec
@@ -460,3 +460,15 @@ def test_a_store_sends_directory_requests_elsewhere_until_it_heard_the_cluster(
         assert d.call("regions", {}).ok and d.call("status", {}).ok
     finally:
         store.close()
+
+
+def test_a_read_accepted_before_a_split_is_refused_when_served_after_it(leader: Driver) -> None:
+    """A scan goes on from the end of the region it was sent to: served
+    after a split shrank that region, it would skip the split-off keys."""
+    peer = leader.store.peers[1]
+    accepted = ReadOp("scan", b"a", b"", 10, version=peer.region.epoch.version)
+    assert leader.store._read(peer, accepted)[0] == "ok"
+    rep = leader.call("split", {"region": 1, "epoch": [1, 1], "key": b"m"})
+    assert rep.ok
+    result = leader.store._read(peer, accepted)  # served after the split
+    assert result[:2] == ["err", "EpochNotMatch"]
