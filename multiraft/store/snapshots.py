@@ -79,7 +79,7 @@ class SnapshotStreams:
             log.info("region %d: a snapshot is going in already", r.item.region_id)
             ingest.remove_file(r.path)
             return
-        peer = store.peers.get(r.item.region_id) or store._maybe_create_peer(r.item)
+        peer = store.peers.get(r.item.region_id) or store.maybe_create_peer(r.item)
         if peer is None or m.to != peer.peer_id:
             log.warning("region %d: no replica for a received snapshot", r.item.region_id)
             ingest.remove_file(r.path)

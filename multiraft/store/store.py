@@ -130,7 +130,6 @@ class Store:
         self.snapshots = SnapshotStreams(self, config.snapshot)
         self.installs: dict[int, tuple[Install, Ready]] = {}
         """Regions whose snapshot's data is going in, with the held Ready."""
-        self._installed_headers: dict[int, SnapshotHeader] = {}
         self._replies: list[tuple[Handle, Any]] = []
         self.scheduler = Scheduler(self)
         self.replicas = ReplicaScheduler(self)
@@ -234,11 +233,12 @@ class Store:
         for peer in active:
             peer.propose_pending(self._reply)
         readies = [(p, p.raw_node.ready()) for p in active if p.raw_node.has_ready()]
-        readies = self._hold_snapshots(readies) + self._continue_installs()
+        installed = self._continue_installs()
+        readies = self._hold_snapshots(readies) + [(i.peer, rd) for i, rd in installed]
         if self._clears and not self._clears[0].step(INSTALL_TXNS_PER_TURN):
             self._clears.pop(0)
         if readies:
-            self._handle_readies(readies)
+            self._handle_readies(readies, {i.peer.region.id: i.header for i, _ in installed})
         self.snapshots.pump(time.monotonic())
         self._flush_replies()
         for peer, _ in readies:
@@ -259,17 +259,19 @@ class Store:
                 self.installs[peer.region.id] = (install, rd)
         return rest
 
-    def _continue_installs(self) -> list[tuple[Peer, Ready]]:
+    def _continue_installs(self) -> list[tuple[Install, Ready]]:
         """The held Readies whose snapshot data is now all in."""
         done = []
         for region_id, (install, rd) in list(self.installs.items()):
             if install.step(INSTALL_TXNS_PER_TURN):
                 del self.installs[region_id]
-                done.append((install.peer, rd))
-                self._installed_headers[region_id] = install.header
+                done.append((install, rd))
         return done
 
-    def _handle_readies(self, readies: list[tuple[Peer, Ready]]) -> None:
+    def _handle_readies(
+        self, readies: list[tuple[Peer, Ready]], snapshot_headers: dict[int, SnapshotHeader]
+    ) -> None:
+        """`snapshot_headers`: of the Readies whose snapshot's data is in."""
         batch = self.engine.batch()
         # Replies queued while applying are sent by turn() after the commit.
         applier = Applier(self.engine, batch, self._reply)
@@ -278,7 +280,7 @@ class Store:
             if not rd.snapshot.is_empty():
                 # Its data is in (`_continue_installs`); the Raft state and
                 # the entries after the snapshot go in this batch.
-                header = self._installed_headers.pop(peer.region.id)
+                header = snapshot_headers[peer.region.id]
                 ingest.finish(batch, peer.storage, rd.snapshot, header)
                 installed.append(header)
                 peer.region = Region.from_wire(msgpack.unpackb(header.descriptor))
@@ -424,7 +426,7 @@ class Store:
                 continue
             if item.region_id in self.installs:
                 continue  # frozen while its snapshot goes in; Raft resends
-            peer = self.peers.get(item.region_id) or self._maybe_create_peer(item)
+            peer = self.peers.get(item.region_id) or self.maybe_create_peer(item)
             if peer is None or item.message.to != peer.peer_id:
                 log.debug("no peer for region %d message to %d", item.region_id, item.message.to)
                 continue
@@ -436,7 +438,7 @@ class Store:
                     "region %d: bad message from store %d: %s", item.region_id, batch.from_store, e
                 )
 
-    def _maybe_create_peer(self, item: codec.RaftItem) -> Peer | None:
+    def maybe_create_peer(self, item: codec.RaftItem) -> Peer | None:
         """A message for a region with no replica here (as TiKV does it): if
         no local region overlaps its range, start an empty replica that the
         leader fills with a snapshot. If one overlaps, this store has not

@@ -240,49 +240,19 @@ def test_follower_behind_a_compacted_log_catches_up_by_snapshot(make_cluster) ->
         assert dict(client.scan(b"", b"")) == expected
 
 
+def store_start(*args: str) -> subprocess.CompletedProcess:
+    """`multiraft store start ARGS` run to its exit (a refused start)."""
+    cmd = [sys.executable, "-m", "cli.main", "store", "start", *args]
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60)
+
+
 def test_a_data_dir_of_another_store_is_refused(make_cluster, tmp_path) -> None:
     c = make_cluster(3)
     assert c.terminate(1) == 0
     data_dir = str(c.root / "store-1")
-    wrong = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "store",
-            "start",
-            "--store-id",
-            "2",
-            "--addr",
-            c.addrs[1],
-            "--data-dir",
-            data_dir,
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    wrong = store_start("--store-id", "2", "--addr", c.addrs[1], "--data-dir", data_dir)
     assert wrong.returncode != 0
     assert "belongs to store 1" in wrong.stderr
-    empty = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "store",
-            "start",
-            "--store-id",
-            "9",
-            "--addr",
-            c.addrs[1],
-            "--data-dir",
-            str(tmp_path / "empty"),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    empty = store_start("--store-id", "9", "--addr", c.addrs[1], "--data-dir", str(tmp_path / "e"))
     assert empty.returncode != 0
     assert "--initial-cluster" in empty.stderr
