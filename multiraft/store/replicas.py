@@ -90,11 +90,12 @@ class ReplicaScheduler:
 
     def busy(self, region: Region) -> bool:
         """Whether a replica change of `region` is under way (its leadership
-        should stay put until it is done)."""
+        should stay put until it is done): a move, a learner, or a voter to
+        trim. Too few voters with no store to add one on is not a change."""
         voters = sum(p.role == VOTER for p in region.peers)
         return (
             region.id in self.moves
-            or voters != self.store.config.replicas
+            or voters > self.store.config.replicas
             or any(p.role == LEARNER for p in region.peers)
         )
 

@@ -4,6 +4,7 @@ tombstone a removed replica leaves."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import msgpack
 import pytest
@@ -22,7 +23,7 @@ from multiraft.store.membership import (
     goal_reached,
 )
 from multiraft.store.region import LEARNER, VOTER, Epoch, PeerMeta, Region
-from multiraft.store.replicas import pick_balance_move, plan_repair
+from multiraft.store.replicas import ReplicaScheduler, pick_balance_move, plan_repair
 
 REGION = Region(7, b"a", b"m", Epoch(3, 5), (PeerMeta(1, 10), PeerMeta(2, 20), PeerMeta(3, 30)))
 
@@ -159,3 +160,13 @@ def test_stores_balancing_at_once_on_stale_counts_settle_without_moving_back() -
         raise AssertionError("balancing never settled")
     final = {s: sum(r.peer_on(s) is not None for r in regions.values()) for s in live}
     assert sum(final.values()) == 36 and max(final.values()) - min(final.values()) <= 2
+
+
+def test_a_region_short_of_stores_is_not_busy_so_leaders_still_balance() -> None:
+    replicas = ReplicaScheduler(SimpleNamespace(config=SimpleNamespace(replicas=3)))
+    two = Region(7, peers=(PeerMeta(1, 10), PeerMeta(2, 20)))  # a 2-store cluster
+    assert not replicas.busy(two)
+    assert replicas.busy(Region(7, peers=(*REGION.peers, PeerMeta(4, 40))))  # one to trim
+    assert replicas.busy(Region(7, peers=(*two.peers, PeerMeta(3, 30, LEARNER))))
+    replicas.start_move(7, 2)
+    assert replicas.busy(two)
