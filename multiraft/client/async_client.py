@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -36,7 +37,6 @@ from ..errors import (
 from ..store.membership import ADD, REMOVE, goal_reached
 from ..store.region import VOTER, Region
 from ..store.router import RegionRouter
-from ..transport import codec
 from ..transport.codec import Reply, Request
 from .connection import Connection, PendingTable, endpoint, parse_cluster
 from .limits import (
@@ -91,6 +91,8 @@ class AsyncClient:
         self._rids = itertools.count(1)
         self._next_seq = 1
         self._inflight: set[int] = set()
+        self._issued: deque[int] = deque()
+        """Seqs in the order given out; the head is the oldest maybe in flight."""
         self._window_waiters: list[asyncio.Future[None]] = []
         self._rotation = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -311,6 +313,7 @@ class AsyncClient:
         seq = self._next_seq
         self._next_seq += 1
         self._inflight.add(seq)
+        self._issued.append(seq)
         try:
 
             def build(_region: Region) -> Args:
@@ -327,7 +330,10 @@ class AsyncClient:
 
     def _acked(self) -> int:
         """Every seq below this one has been answered to its caller."""
-        return min(self._inflight) if self._inflight else self._next_seq
+        issued = self._issued
+        while issued and issued[0] not in self._inflight:
+            issued.popleft()
+        return issued[0] if issued else self._next_seq
 
     async def _window_slot(self, deadline: float) -> None:
         """Wait until a new seq is less than WRITE_WINDOW past `acked`: a
@@ -433,17 +439,16 @@ class AsyncClient:
         rid = next(self._rids)
         op.attempts[rid] = (region, addr)
         self._pending[rid] = fut
-        frame = codec.encode_request(Request(rid, op.name, args))
-        sent = False
+        conn = self._conn(addr)
+        conn.submit(Request(rid, op.name, args))
         # A store that was slow once gets longer next time (it may be alive
         # but loaded); a dead one is still noticed after one attempt_timeout.
         wait = self._attempt_timeout * (2 ** min(op.silent, 4))
         try:
             async with asyncio.timeout(max(0.0, min(wait, op.remaining()))):
-                await self._conn(addr).send(frame)
-                sent = True
                 return await fut
         except TimeoutError:
+            sent = not conn.withdraw(rid)
             op.silent += 1
             op.unknown |= sent and op.mutating
             self._suspect[addr] = time.monotonic() + SUSPECT_FOR
@@ -598,9 +603,10 @@ class AsyncClient:
         rid = next(self._rids)
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
+        conn = self._conn(addr)
+        conn.submit(Request(rid, name, args))
         try:
             async with asyncio.timeout(timeout):
-                await self._conn(addr).send(codec.encode_request(Request(rid, name, args)))
                 reply = await fut
             self._suspect.pop(addr, None)
             return reply
@@ -608,6 +614,7 @@ class AsyncClient:
             self._suspect[addr] = time.monotonic() + SUSPECT_FOR
             return None
         finally:
+            conn.withdraw(rid)
             self._pending.pop(rid, None)
 
     def _conn(self, addr: str) -> Connection:

@@ -2,7 +2,9 @@
 
 Requests carry a client-unique id; a receive task per socket hands each reply
 to the future registered under its id in a table shared by all connections,
-so any number of coroutines can wait on one socket at once.
+so any number of coroutines can wait on one socket at once. Requests made in
+one pass of the event loop leave together in one REQUESTS frame (as TiKV's
+client batches its commands), and the store answers them together.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from collections.abc import Sequence
 import zmq
 
 from ..transport import codec
-from ..transport.codec import Reply
+from ..transport.codec import Reply, ReplyBatch, Request
 
 log = logging.getLogger(__name__)
 
 SEND_HWM = 10_000
 """Frames queued per store before a send waits (the caller's timeout bounds it)."""
+BATCH_BYTES = 256 * 1024
+"""A REQUESTS frame leaves at once when it holds this much."""
 
 PendingTable = dict[int, asyncio.Future[Reply]]
 
@@ -51,6 +55,10 @@ class Connection:
         self._configure(self._sock)
         self._sock.connect(endpoint(addr))
         self._writable = asyncio.Event()
+        self._outbox: dict[int, bytes] = {}
+        """Packed requests not yet handed to ZeroMQ, by request id."""
+        self._outbox_bytes = 0
+        self._flush_task: asyncio.Task[None] | None = None
         self._loop.add_reader(self._sock.getsockopt(zmq.FD), self._on_events)
 
     @staticmethod
@@ -66,18 +74,47 @@ class Connection:
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         sock.setsockopt(zmq.MAXMSGSIZE, codec.MAX_FRAME_SIZE)
 
-    async def send(self, frame: bytes) -> None:
-        """Queue `frame`; waits while the store is unreachable or the queue full
-        (the caller's timeout bounds the wait)."""
-        while True:
-            try:
-                self._sock.send(frame, zmq.NOBLOCK, copy=len(frame) < 64 * 1024)
-                break
-            except zmq.Again:
-                self._writable.clear()
-                self._on_events()
-                await self._writable.wait()
+    def submit(self, request: Request) -> None:
+        """Send `request` with the others of this event-loop pass. While the
+        store is unreachable or its queue full, it waits in the outbox until
+        sent or `withdraw`n."""
+        packed = codec.pack_request(request)
+        if not self._outbox:
+            self._loop.call_soon(self._flush)
+        self._outbox[request.request_id] = packed
+        self._outbox_bytes += len(packed)
+        if self._outbox_bytes >= BATCH_BYTES:
+            self._flush()
+
+    def withdraw(self, request_id: int) -> bool:
+        """Take a request back if it has not been sent; returns whether it
+        was still waiting (then the store never sees it)."""
+        packed = self._outbox.pop(request_id, None)
+        if packed is None:
+            return False
+        self._outbox_bytes -= len(packed)
+        return True
+
+    def _flush(self) -> None:
+        if not self._outbox or self._sock.closed:
+            return
+        frame = codec.encode_batch(codec.KIND_REQUESTS, list(self._outbox.values()))
+        try:
+            self._sock.send(frame, zmq.NOBLOCK, copy=len(frame) < 64 * 1024)
+        except zmq.Again:
+            if self._flush_task is None or self._flush_task.done():
+                self._flush_task = self._loop.create_task(self._flush_when_writable())
+            return
+        self._outbox.clear()
+        self._outbox_bytes = 0
         self._on_events()  # a send may have consumed the FD's readable edge
+
+    async def _flush_when_writable(self) -> None:
+        while self._outbox and not self._sock.closed:
+            self._writable.clear()
+            self._on_events()
+            await self._writable.wait()
+            self._flush()
 
     def _on_events(self) -> None:
         sock = self._sock
@@ -101,15 +138,23 @@ class Connection:
         except codec.CodecError as e:
             log.warning("dropping a malformed frame from %s: %s", self.addr, e)
             return
-        if not isinstance(msg, Reply):
+        if isinstance(msg, ReplyBatch):
+            for reply in msg.replies:
+                self._resolve(reply)
+        elif isinstance(msg, Reply):
+            self._resolve(msg)
+        else:
             log.warning("dropping a non-reply frame from %s", self.addr)
-            return
-        fut = self._pending.get(msg.request_id)
+
+    def _resolve(self, reply: Reply) -> None:
+        fut = self._pending.get(reply.request_id)
         if fut is not None and not fut.done():
-            fut.set_result(msg)
+            fut.set_result(reply)
 
     async def close(self) -> None:
         """Stop watching the socket and close it without lingering."""
+        if self._flush_task is not None:
+            self._flush_task.cancel()
         self._loop.remove_reader(self._sock.getsockopt(zmq.FD))
         self._sock.close(linger=0)
 

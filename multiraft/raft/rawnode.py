@@ -47,7 +47,10 @@ class Ready:
 
     Order: persist `snapshot`, `entries` and `hard_state` (fsync if
     `must_sync`) before sending `messages`; apply `committed_entries` after
-    the entries they may overlap with are persisted.
+    the entries they may overlap with are persisted. One exception, as in
+    etcd-raft: a leader whose term and vote are already persisted may send
+    its appends while it persists the same entries (Raft thesis 10.2.1),
+    since its own log counts toward commit only after `advance`.
     """
 
     soft_state: SoftState | None = None

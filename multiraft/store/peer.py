@@ -28,6 +28,9 @@ class Handle:
 
     identity: bytes
     request_id: int
+    batched: bool = False
+    """Asked in a REQUESTS frame: answered in a REPLIES frame with the
+    turn's other answers to the same client."""
 
 
 @dataclass(slots=True)

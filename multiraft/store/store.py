@@ -7,11 +7,14 @@ The loop is the batch system. Each turn:
 2. tick every region if a tick is due (logical clock, `tick_interval` seconds);
 3. propose each region's queued writes as one entry, and one ReadIndex for
    its queued reads;
-4. take the Ready of every region that has one; write all their entries,
-   HardStates, snapshots and applied entries into ONE WriteBatch; commit it
-   (one fsync);
-5. send all Raft messages, one frame per destination store; answer clients;
-6. advance every Ready, serve reads whose read index is applied.
+4. take the Ready of every region that has one; send the appends and
+   heartbeats of leaders at once (followers write while the leader writes);
+   write all their entries, HardStates, snapshots and applied entries into
+   ONE WriteBatch; answer the writes just applied; commit it (one fsync);
+5. send the other Raft messages (responses, votes), one frame per
+   destination store;
+6. advance every Ready, serve reads whose read index is applied, and answer
+   them, one frame per client.
 """
 
 from __future__ import annotations
@@ -60,9 +63,31 @@ install, or of clearing a removed replica's data, per loop turn: the other
 regions wait at most that long."""
 GOSSIP_TICKS = 10
 """Ticks between two rounds of region gossip (1 s at the default tick)."""
+REPLY_BATCH_BYTES = 1024 * 1024
+"""A REPLIES frame is closed once this full (a bigger reply goes alone)."""
 DIRECTORY_WAIT_ROUNDS = 3
 """Gossip rounds a restarted store waits for others' gossip before it
 answers directory requests from what it has."""
+
+
+EARLY_MESSAGES = frozenset((MessageType.APP, MessageType.HEARTBEAT))
+
+
+def leader_sends_early(peer: Peer, rd: Ready) -> tuple[list, list]:
+    """Split a Ready's messages into those sent before its entries are
+    persisted and those sent after. A leader whose term and vote are already
+    durable sends its appends and heartbeats at once, so followers write
+    while it writes (Raft thesis 10.2.1): its own log counts toward commit
+    only once persisted, and a crash before that leaves it unable to lead
+    that term again. Everything else (responses, votes) waits for the fsync."""
+    hs, durable = rd.hard_state, peer.storage.hard_state
+    term_durable = hs.is_empty() or (hs.term, hs.vote) == (durable.term, durable.vote)
+    if not (term_durable and peer.is_leader()):
+        return [], rd.messages
+    early, late = [], []
+    for m in rd.messages:
+        (early if m.type in EARLY_MESSAGES else late).append(m)
+    return early, late
 
 
 @dataclass
@@ -272,8 +297,9 @@ class Store:
         self, readies: list[tuple[Peer, Ready]], snapshot_headers: dict[int, SnapshotHeader]
     ) -> None:
         """`snapshot_headers`: of the Readies whose snapshot's data is in."""
+        early = [leader_sends_early(peer, rd) for peer, rd in readies]
+        self._send([(peer, msgs) for (peer, _), (msgs, _) in zip(readies, early, strict=True)])
         batch = self.engine.batch()
-        # Replies queued while applying are sent by turn() after the commit.
         applier = Applier(self.engine, batch, self._reply)
         installed = []
         for peer, rd in readies:
@@ -291,12 +317,16 @@ class Store:
             applier.apply(peer, rd.committed_entries)
             if peer not in applier.removed:
                 self._maybe_compact(peer, rd, batch)
+        # The answers of applied entries go before the commit: their entries
+        # are committed (durable on a majority, this leader included), so a
+        # crash now only replays them to the same results.
+        self._flush_replies()
         batch.commit()
         for peer in applier.changed:
             self.router.update(peer.region)
         for header in installed:
             self.snapshots.installed(header)
-        self._send([(peer, rd.messages) for peer, rd in readies])
+        self._send([(peer, msgs) for (peer, _), (_, msgs) in zip(readies, early, strict=True)])
         for peer, rd in readies:
             if not rd.snapshot.is_empty():
                 peer.sessions = load_sessions(self.engine, peer.region.id)
@@ -394,7 +424,10 @@ class Store:
         except codec.CodecError as e:
             log.warning("dropped a malformed frame of %d bytes: %s", len(frame), e)
             return
-        if isinstance(msg, codec.Request):
+        if isinstance(msg, codec.RequestBatch):
+            for req in msg.requests:
+                self.service.handle(req, Handle(identity, req.request_id, batched=True))
+        elif isinstance(msg, codec.Request):
             self.service.handle(msg, Handle(identity, msg.request_id))
         elif isinstance(msg, codec.PeerBatch):
             self._on_peer_batch(msg)
@@ -493,13 +526,30 @@ class Store:
         self._replies.append((handle, result))
 
     def _flush_replies(self) -> None:
+        """Send the turn's answers: one REPLIES frame per client (split past
+        REPLY_BATCH_BYTES) for batched requests, one REPLY for the others."""
         replies, self._replies = self._replies, []
+        batches: dict[bytes, list[bytes]] = defaultdict(list)
+        sizes: dict[bytes, int] = defaultdict(int)
         for handle, result in replies:
-            if result[0] == "ok":
-                rep = codec.Reply(handle.request_id, True, result[1])
-            else:
-                rep = codec.Reply(handle.request_id, False, result[1:])
-            self.transport.reply(handle.identity, codec.encode_reply(rep))
+            ok = result[0] == "ok"
+            body = result[1] if ok else result[1:]
+            if not handle.batched:
+                rep = codec.Reply(handle.request_id, ok, body)
+                self.transport.reply(handle.identity, codec.encode_reply(rep))
+                continue
+            packed = codec.pack_reply(handle.request_id, ok, body)
+            if sizes[handle.identity] + len(packed) > REPLY_BATCH_BYTES:
+                self._send_replies(handle.identity, batches.pop(handle.identity, []))
+                sizes[handle.identity] = 0
+            batches[handle.identity].append(packed)
+            sizes[handle.identity] += len(packed)
+        for identity, packed_replies in batches.items():
+            self._send_replies(identity, packed_replies)
+
+    def _send_replies(self, identity: bytes, packed: list[bytes]) -> None:
+        if packed:
+            self.transport.reply(identity, codec.encode_batch(codec.KIND_REPLIES, packed))
 
     # -- cluster view ---------------------------------------------------------
 

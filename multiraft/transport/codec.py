@@ -10,6 +10,9 @@ A frame is one version byte, one kind byte, then one msgpack object:
 |            |  store that has no replica of it yet can create one                 |
 | REQUEST (2)| [request_id, op, args]  — client to store; args is a map            |
 | REPLY (3)  | [request_id, ok, result]  or  [request_id, false, [kind, msg, detail]]|
+| REQUESTS(6)| [request, ...]  — many REQUEST bodies in one frame (the client sends |
+|            |  every request of one event-loop pass to a store at once)          |
+| REPLIES (7)| [reply, ...]  — a turn's answers to one client's REQUESTS frames    |
 | SNAP_CHUNK | [cluster_id, from_store_id, region_id, transfer_id, seq,            |
 |  (4)       |  [k0, v0, k1, v1, ...], done, item]  — one chunk of a streamed      |
 |            |  snapshot; `item` (a PEER item carrying the MsgSnap with the        |
@@ -36,6 +39,8 @@ KIND_REQUEST = 2
 KIND_REPLY = 3
 KIND_SNAP_CHUNK = 4
 KIND_SNAP_ACK = 5
+KIND_REQUESTS = 6
+KIND_REPLIES = 7
 
 MAX_FRAME_SIZE = 64 * 1024 * 1024
 """The largest frame a store accepts (also set as ZeroMQ's MAXMSGSIZE)."""
@@ -80,6 +85,16 @@ class Reply:
     ok: bool
     result: Any = None
     """The result if ok, else [error kind, message, detail]."""
+
+
+@dataclass(slots=True)
+class RequestBatch:
+    requests: list[Request]
+
+
+@dataclass(slots=True)
+class ReplyBatch:
+    replies: list[Reply]
 
 
 @dataclass(slots=True)
@@ -140,7 +155,31 @@ def encode_reply(rep: Reply) -> bytes:
     return _pack(KIND_REPLY, [rep.request_id, rep.ok, rep.result])
 
 
-Frame = PeerBatch | Request | Reply | SnapChunk | SnapAck
+def pack_request(req: Request) -> bytes:
+    """One request's body, for `encode_batch(KIND_REQUESTS, ...)`."""
+    return msgpack.packb([req.request_id, req.op, req.args], use_bin_type=True)
+
+
+def pack_reply(request_id: int, ok: bool, result: Any) -> bytes:
+    """One reply's body, for `encode_batch(KIND_REPLIES, ...)`."""
+    return msgpack.packb([request_id, ok, result], use_bin_type=True)
+
+
+def encode_batch(kind: int, packed: list[bytes]) -> bytes:
+    """A REQUESTS or REPLIES frame from bodies packed one by one: a msgpack
+    array is its header followed by its items, so the senders can size a
+    batch exactly as it grows and never encode anything twice."""
+    n = len(packed)
+    if n < 16:
+        header = bytes((0x90 | n,))
+    elif n < 1 << 16:
+        header = b"\xdc" + n.to_bytes(2, "big")
+    else:
+        header = b"\xdd" + n.to_bytes(4, "big")
+    return b"".join((bytes((VERSION, kind)), header, *packed))
+
+
+Frame = PeerBatch | Request | Reply | RequestBatch | ReplyBatch | SnapChunk | SnapAck
 
 
 def decode(frame: bytes) -> Frame:
@@ -163,6 +202,12 @@ def decode(frame: bytes) -> Frame:
             return _request(body)
         if kind == KIND_REPLY:
             return _reply(body)
+        if kind == KIND_REQUESTS:
+            _expect(isinstance(body, list), "a request batch must be a list")
+            return RequestBatch([_request(item) for item in body])
+        if kind == KIND_REPLIES:
+            _expect(isinstance(body, list), "a reply batch must be a list")
+            return ReplyBatch([_reply(item) for item in body])
         if kind == KIND_SNAP_CHUNK:
             return _snap_chunk(body)
         if kind == KIND_SNAP_ACK:

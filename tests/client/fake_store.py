@@ -15,7 +15,7 @@ import zmq
 
 from multiraft.store.region import Epoch, PeerMeta, Region
 from multiraft.transport import codec
-from multiraft.transport.codec import Reply, Request
+from multiraft.transport.codec import Request, RequestBatch
 
 DROP = object()
 """A script action: read the request, never answer it."""
@@ -58,6 +58,7 @@ class FakeStore:
         self.store_id = store_id
         self.script: dict[str, list[Action]] = defaultdict(list)
         self.requests: list[Request] = []
+        self.frames = 0
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -89,15 +90,17 @@ class FakeStore:
             if not self._sock.poll(20):
                 continue
             ident, frame = self._sock.recv_multipart()
-            req = codec.decode(frame)
-            assert isinstance(req, Request)
-            self.requests.append(req)
-            out = self._answer(req)
-            if out is not DROP:
-                ok, result = out
-                self._sock.send_multipart(
-                    [ident, codec.encode_reply(Reply(req.request_id, ok, result))]
-                )
+            batch = codec.decode(frame)
+            assert isinstance(batch, RequestBatch)
+            self.frames += 1
+            answers = []
+            for req in batch.requests:
+                self.requests.append(req)
+                out = self._answer(req)
+                if out is not DROP:
+                    answers.append(codec.pack_reply(req.request_id, *out))
+            if answers:
+                self._sock.send_multipart([ident, codec.encode_batch(codec.KIND_REPLIES, answers)])
 
     def _answer(self, req: Request) -> Action:
         queue = self.script[req.op]

@@ -7,9 +7,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import zmq
 
 from multiraft import AsyncClient, Client, errors
+from multiraft.client.connection import Connection, PendingTable
 from multiraft.client.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
+from multiraft.transport.codec import Request
 
 from .fake_store import DROP, Cluster, FakeStore, error, free_port_addr, region
 
@@ -222,6 +225,51 @@ def test_many_concurrent_requests_share_one_socket(store1: FakeStore) -> None:
             values = await asyncio.gather(*(c.get(b"k%d" % i) for i in range(100)))
             assert values == [b"v%d" % i for i in range(100)]
             assert len(c._conns) == 1
+
+    asyncio.run(main())
+
+
+def test_requests_of_one_event_loop_pass_share_a_frame(store1: FakeStore) -> None:
+    async def main() -> None:
+        async with AsyncClient(store1.addr, timeout=5.0) as c:
+            await c.put(b"warm", b"up")  # the route cache is loaded
+            before = store1.frames
+            await asyncio.gather(*(c.put(b"k%d" % i, b"v%d" % i) for i in range(200)))
+            assert store1.frames - before == 1
+            assert len(store1.ops("put")) == 201
+
+    asyncio.run(main())
+
+
+def test_a_write_that_never_left_is_a_definite_failure() -> None:
+    """Nothing listens: the request waits in the outbox and is taken back at
+    each attempt's timeout, so the client knows it never applied."""
+    with Client([free_port_addr()], timeout=0.5, **FAST) as c:
+        with pytest.raises(errors.Timeout) as caught:
+            c.put(b"k", b"v")
+        assert "may or may not" not in str(caught.value)
+
+
+def test_withdraw_takes_back_only_unsent_requests(store1: FakeStore) -> None:
+    async def main() -> None:
+        ctx = zmq.Context()
+        pending: PendingTable = {}
+        nowhere = Connection(ctx, free_port_addr(), pending)
+        live = Connection(ctx, store1.addr, pending)
+        try:
+            fut = asyncio.get_running_loop().create_future()
+            pending[2] = fut
+            nowhere.submit(Request(1, "get", {"key": b"k"}))
+            live.submit(Request(2, "regions", {}))
+            async with asyncio.timeout(5):
+                await fut  # both flushes ran; only the live one could leave
+            assert nowhere.withdraw(1)
+            assert not nowhere.withdraw(1)
+            assert not live.withdraw(2)
+        finally:
+            await nowhere.close()
+            await live.close()
+            ctx.destroy(linger=0)
 
     asyncio.run(main())
 

@@ -317,6 +317,18 @@ def test_garbage_frames_are_dropped(leader: Driver) -> None:
     assert leader.call("put", write_args(value=b"still")).ok
 
 
+def elect(store: Store) -> None:
+    """Tick the one-replica store by hand until it leads region 1."""
+    for _ in range(MAX_TURNS):
+        for p in store.peers.values():
+            p.raw_node.tick()
+            store.touch(p)
+        store.turn()
+        if store.peers[1].is_leader():
+            return
+    raise AssertionError("no leader")
+
+
 def test_a_dealer_client_end_to_end(tmp_path: Path) -> None:
     addr = free_addr()
     store = Store(config(tmp_path, addr))
@@ -324,13 +336,7 @@ def test_a_dealer_client_end_to_end(tmp_path: Path) -> None:
     client.setsockopt(zmq.LINGER, 0)
     try:
         client.connect(f"tcp://{addr}")
-        for _ in range(MAX_TURNS):
-            for p in store.peers.values():
-                p.raw_node.tick()
-                store.touch(p)
-            store.turn()
-            if store.peers[1].is_leader():
-                break
+        elect(store)
 
         def roundtrip(req: Request) -> Reply:
             client.send(codec.encode_request(req))
@@ -352,6 +358,43 @@ def test_a_dealer_client_end_to_end(tmp_path: Path) -> None:
         assert rep.ok and rep.result == b"value"
         rep = roundtrip(Request(13, "get", read_args(region=5, key=b"wire")))
         assert not rep.ok and rep.result[0] == "RegionNotFound"
+    finally:
+        client.close(0)
+        store.close()
+
+
+def test_a_requests_frame_is_answered_in_replies_frames(tmp_path: Path) -> None:
+    addr = free_addr()
+    store = Store(config(tmp_path, addr))
+    client = zmq.Context.instance().socket(zmq.DEALER)
+    client.setsockopt(zmq.LINGER, 0)
+    try:
+        client.connect(f"tcp://{addr}")
+        elect(store)
+        requests = [
+            Request(1, "get", read_args(region=5, key=b"a")),
+            Request(2, "nope", {}),
+            Request(3, "put", write_args(key=b"k", value=b"v")),
+        ]
+        packed = [codec.pack_request(r) for r in requests]
+        client.send(codec.encode_batch(codec.KIND_REQUESTS, packed))
+        replies: dict[int, Reply] = {}
+        frames = []
+        for _ in range(MAX_TURNS):
+            if len(replies) == 3:
+                break
+            for identity, frame in store.transport.recv_all(5):
+                store._on_frame(identity, frame)
+            store.turn()
+            while client.poll(0):
+                batch = codec.decode(client.recv())
+                assert isinstance(batch, codec.ReplyBatch)
+                frames.append([r.request_id for r in batch.replies])
+                replies.update((r.request_id, r) for r in batch.replies)
+        assert replies[1].result[0] == "RegionNotFound"
+        assert replies[2].result[0] == "InvalidRequest"
+        assert replies[3].ok
+        assert frames[0][:2] == [1, 2], "the refusals of one turn share a frame"
     finally:
         client.close(0)
         store.close()

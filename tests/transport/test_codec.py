@@ -20,18 +20,25 @@ from multiraft.raft.types import (
 from multiraft.transport import codec
 from multiraft.transport.codec import (
     KIND_PEER,
+    KIND_REPLIES,
     KIND_REPLY,
     KIND_REQUEST,
+    KIND_REQUESTS,
     VERSION,
     CodecError,
     PeerBatch,
     RaftItem,
     Reply,
+    ReplyBatch,
     Request,
+    RequestBatch,
     decode,
+    encode_batch,
     encode_peer_batch,
     encode_reply,
     encode_request,
+    pack_reply,
+    pack_request,
 )
 
 REGION_WIRE = [1, b"", b"m", [2, 1], [[1, 1, "voter"], [2, 2, "voter"]]]
@@ -153,6 +160,35 @@ def test_reply_result_defaults_to_none() -> None:
     assert decode(encode_reply(Reply(9, True))) == Reply(9, True, None)
 
 
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 65_535, 65_536])
+def test_batches_round_trip_across_msgpack_array_header_sizes(n: int) -> None:
+    """The batch header is written by hand: each of msgpack's three array
+    header forms (fixarray, array16, array32) must decode to the same items."""
+    requests = [Request(i, "get", {"key": i.to_bytes(4, "big")}) for i in range(n)]
+    frame_ = encode_batch(KIND_REQUESTS, [pack_request(r) for r in requests])
+    assert decode(frame_) == RequestBatch(requests)
+    replies = [
+        Reply(i, i % 2 == 0, b"v" if i % 2 == 0 else ["NotLeader", "m", {}]) for i in range(n)
+    ]
+    frame_ = encode_batch(KIND_REPLIES, [pack_reply(r.request_id, r.ok, r.result) for r in replies])
+    assert decode(frame_) == ReplyBatch(replies)
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        (KIND_REQUESTS, {"not": "a list"}),
+        (KIND_REQUESTS, [[1, "get", {}], [2, "get"]]),
+        (KIND_REQUESTS, [[1, "get", {}], "x"]),
+        (KIND_REPLIES, [[1, True, None], [-1, True, None]]),
+        (KIND_REPLIES, 5),
+    ],
+)
+def test_a_batch_with_one_bad_item_is_rejected_whole(kind: int, body: Any) -> None:
+    with pytest.raises(CodecError):
+        decode(frame(kind, body))
+
+
 # -- rejects -------------------------------------------------------------------
 
 
@@ -168,7 +204,7 @@ def test_wrong_version(version: int) -> None:
         decode(frame(KIND_REQUEST, [1, "get", {}], version=version))
 
 
-@pytest.mark.parametrize("kind", [0, 6, 255])
+@pytest.mark.parametrize("kind", [0, 8, 255])
 def test_unknown_kind(kind: int) -> None:
     with pytest.raises(CodecError, match="kind"):
         decode(frame(kind, [1, "get", {}]))
@@ -365,7 +401,10 @@ def test_arbitrary_bytes_only_raise_codec_error(data: bytes) -> None:
 
 
 @FUZZ
-@given(st.sampled_from([KIND_PEER, KIND_REQUEST, KIND_REPLY, 0, 9]), msgpack_values)
+@given(
+    st.sampled_from([KIND_PEER, KIND_REQUEST, KIND_REPLY, KIND_REQUESTS, KIND_REPLIES, 0, 9]),
+    msgpack_values,
+)
 def test_arbitrary_msgpack_after_a_valid_header_only_raises_codec_error(
     kind: int, body: Any
 ) -> None:
