@@ -52,6 +52,13 @@ DEFAULT_REGIONS = 16
     help="Requests in flight, over all processes.",
 )
 @click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Target ops/s over all clients [default: as fast as they go]. Latency "
+    "then counts from each op's scheduled start.",
+)
+@click.option(
     "--processes", type=POSITIVE, default=2, show_default=True, help="Load-generator processes."
 )
 @click.option("--value-size", type=click.IntRange(min=0), default=100, show_default=True)
@@ -88,7 +95,7 @@ DEFAULT_REGIONS = 16
 )
 def bench(
     workload: str, duration: float, ops: int | None, warmup: float, regions: int | None,
-    clients: int, processes: int, value_size: int, keys: int, distribution: str,
+    clients: int, rate: float | None, processes: int, value_size: int, keys: int, distribution: str,
     read_ratio: float, scan_limit: int, timeout: float, as_json: bool,
     cluster: str | None,
 ) -> None:  # fmt: skip
@@ -99,7 +106,7 @@ def bench(
         regions=regions or DEFAULT_REGIONS, split=endpoints is None or regions is not None,
         clients=clients, processes=processes, value_size=value_size, keys=keys,
         distribution=distribution, read_ratio=read_ratio, warmup=warmup,
-        scan_limit=scan_limit, timeout=timeout,
+        scan_limit=scan_limit, timeout=timeout, rate=rate,
     )  # fmt: skip
     with _sigterm_raises(), ProgressView(cfg.duration, cfg.ops) as view:
         try:

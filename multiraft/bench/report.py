@@ -90,6 +90,8 @@ def render(result: dict[str, Any], console: Console | None = None) -> None:
 
 def _setup_line(r: dict[str, Any]) -> str:
     extra = ""
+    if "rate" in r:
+        extra += f", paced at {r['rate']:,.0f} ops/s"
     if "read_ratio" in r:
         extra += f", read ratio {r['read_ratio']}"
     if "cas_misses" in r:

@@ -55,6 +55,8 @@ class BenchConfig:
     timeout: float = 10.0
     split: bool = True
     """Pre-split into `regions` (the CLI always does on its local cluster)."""
+    rate: float | None = None
+    """Target ops/s over all processes (None: as fast as the clients go)."""
 
     def worker_specs(self, cluster: Sequence[str]) -> list[WorkerSpec]:
         """Clients and ops spread over processes as evenly as they go."""
@@ -79,6 +81,7 @@ class BenchConfig:
                     scan_limit=self.scan_limit,
                     seed=int.from_bytes(os.urandom(4), "big") + i,
                     timeout=self.timeout,
+                    rate=None if self.rate is None else self.rate * clients / self.clients,
                 )
             )
         return specs
@@ -288,6 +291,8 @@ def summarize(
         "cluster": "local" if local else "given",
         "cpu_count": os.cpu_count(),
     }
+    if cfg.rate is not None:
+        out["rate"] = cfg.rate
     if cfg.workload == "mixed":
         out["read_ratio"] = cfg.read_ratio
     if cfg.workload == "cas":

@@ -46,6 +46,8 @@ class WorkerSpec:
     scan_limit: int = 10
     seed: int = 0
     timeout: float = 10.0
+    rate: float | None = None
+    """This worker's ops/s target (None: each client goes as fast as it can)."""
 
 
 @dataclass
@@ -83,6 +85,22 @@ class Window:
         return self.t1 is not None and now >= self.t1
 
 
+class Pacer:
+    """Start times spaced 1/rate apart, handed to whichever client asks next.
+    Latency is measured from the scheduled start, not the actual one, so a
+    cluster that falls behind the rate shows it as latency (no coordinated
+    omission)."""
+
+    def __init__(self, rate: float, t0: float) -> None:
+        self.interval = 1.0 / rate
+        self.next = t0
+
+    def slot(self) -> float:
+        start = self.next
+        self.next += self.interval
+        return start
+
+
 class Load:
     """The coroutines of one worker and what they measured."""
 
@@ -103,7 +121,9 @@ class Load:
     async def run(self) -> WorkerResult:
         window = Window(self.spec.warmup, self.spec.duration)
         cpu = asyncio.create_task(self._cpu_at(window.t0))
-        await asyncio.gather(*(self._client_loop(window) for _ in range(self.spec.clients)))
+        rate = self.spec.rate
+        pacer = None if rate is None else Pacer(rate, time.monotonic())
+        await asyncio.gather(*(self._client_loop(window, pacer) for _ in range(self.spec.clients)))
         start_cpu = await cpu
         end = time.monotonic()
         self.result.cpu_s = _cpu_now() - start_cpu
@@ -115,9 +135,13 @@ class Load:
         await asyncio.sleep(max(0.0, t0 - time.monotonic()))
         return _cpu_now()
 
-    async def _client_loop(self, window: Window) -> None:
+    async def _client_loop(self, window: Window, pacer: Pacer | None) -> None:
         while True:
             now = time.monotonic()
+            if pacer is not None:
+                start = pacer.slot()
+                await asyncio.sleep(max(0.0, start - now))
+                now = start
             if window.over(now):
                 return
             measured = window.open(now)

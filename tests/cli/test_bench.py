@@ -15,7 +15,7 @@ import pytest
 
 from multiraft.bench.histogram import Latencies
 from multiraft.bench.runner import BenchConfig, bisection_levels
-from multiraft.bench.worker import preload_value
+from multiraft.bench.worker import Pacer, preload_value
 from multiraft.bench.workload import KeyChooser, OpMix, key_of, split_keys
 
 # ---- workload generators ----------------------------------------------------
@@ -100,6 +100,17 @@ def test_clients_and_ops_are_shared_over_processes() -> None:
     assert len(BenchConfig(clients=2, processes=8).worker_specs(["a:1"])) == 2
 
 
+def test_a_rate_is_shared_like_the_clients() -> None:
+    specs = BenchConfig(clients=10, processes=3, rate=1000.0).worker_specs(["a:1"])
+    assert [s.rate for s in specs] == pytest.approx([400, 300, 300])
+    assert all(s.rate is None for s in BenchConfig(clients=10).worker_specs(["a:1"]))
+
+
+def test_pacer_spaces_start_times_one_interval_apart() -> None:
+    pacer = Pacer(rate=200.0, t0=10.0)
+    assert [pacer.slot() for _ in range(4)] == pytest.approx([10.0, 10.005, 10.01, 10.015])
+
+
 # ---- histograms ---------------------------------------------------------------
 
 
@@ -136,7 +147,7 @@ RUN_LIMIT = 150.0
 
 def test_bench_json_on_its_own_local_cluster() -> None:
     cmd = [sys.executable, "-m", "cli.main", "bench", "--duration", "2", "--regions", "2"]
-    cmd += ["--clients", "8", "--json"]
+    cmd += ["--clients", "8", "--rate", "400", "--json"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -161,6 +172,7 @@ def test_bench_json_on_its_own_local_cluster() -> None:
     assert result["client_cpu"] >= 0
     assert sum(result["leaders_per_store"].values()) == 2
     assert {"processes", "cpu_count", "keys"} <= set(result)
+    assert result["rate"] == 400 and result["ops_per_sec"] <= 400 * 1.05
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
