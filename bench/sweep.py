@@ -116,7 +116,7 @@ def _group(rows: list[dict[str, Any]], series: str) -> dict[tuple[str, int], lis
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--regions", type=ints, default=ints("1,4,16,64,256"))
-    p.add_argument("--clients", type=ints, default=ints("16,64,256"))
+    p.add_argument("--clients", type=ints, default=ints("64,256,1024"))
     p.add_argument("--workloads", default="put,get")
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per point")
     p.add_argument("--warmup", type=float, default=1.0)

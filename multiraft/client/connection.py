@@ -25,7 +25,8 @@ SEND_HWM = 10_000
 BATCH_BYTES = 256 * 1024
 """A REQUESTS frame leaves at once when it holds this much."""
 
-PendingTable = dict[int, asyncio.Future[Reply]]
+PendingTable = dict[int, asyncio.Future[Reply | None]]
+"""Waiters by request id; a waiter resolved with None timed out."""
 
 
 def endpoint(addr: str) -> str:
