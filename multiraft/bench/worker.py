@@ -11,6 +11,7 @@ seconds over that window; the parent merges them.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import time
@@ -24,6 +25,8 @@ from .workload import KeyChooser, OpMix, key_of
 
 START_TIMEOUT = 120.0
 """Seconds a worker waits for the go signal (all siblings ready) before giving up."""
+PACE_TICK = 0.001
+"""Granularity of a paced run's sleeps (seconds)."""
 DRAIN_GRACE = 5.0
 """Seconds past the window (beyond the client timeout) to wait for stragglers."""
 
@@ -87,18 +90,41 @@ class Window:
 
 class Pacer:
     """Start times spaced 1/rate apart, handed to whichever client asks next.
+
     Latency is measured from the scheduled start, not the actual one, so a
     cluster that falls behind the rate shows it as latency (no coordinated
-    omission)."""
+    omission). Clients sleep in ticks of PACE_TICK: all those due in one
+    tick wake in the same event-loop pass, so their requests share frames
+    as requests of many independent clients arriving together would.
+    """
 
     def __init__(self, rate: float, t0: float) -> None:
         self.interval = 1.0 / rate
         self.next = t0
+        self._sleepers: dict[int, list[asyncio.Future[None]]] = {}
 
     def slot(self) -> float:
         start = self.next
         self.next += self.interval
         return start
+
+    async def sleep_until(self, when: float) -> None:
+        if when <= time.monotonic():
+            return
+        tick = math.ceil(when / PACE_TICK)
+        loop = asyncio.get_running_loop()
+        sleepers = self._sleepers.get(tick)
+        if sleepers is None:
+            sleepers = self._sleepers[tick] = []
+            loop.call_at(tick * PACE_TICK, self._wake, tick)  # loop.time() is monotonic
+        fut = loop.create_future()
+        sleepers.append(fut)
+        await fut
+
+    def _wake(self, tick: int) -> None:
+        for fut in self._sleepers.pop(tick):
+            if not fut.done():
+                fut.set_result(None)
 
 
 class Load:
@@ -140,7 +166,7 @@ class Load:
             now = time.monotonic()
             if pacer is not None:
                 start = pacer.slot()
-                await asyncio.sleep(max(0.0, start - now))
+                await pacer.sleep_until(start)
                 now = start
             if window.over(now):
                 return
