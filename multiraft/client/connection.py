@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 SEND_HWM = 10_000
 """Frames queued per store before a send waits (the caller's timeout bounds it)."""
 BATCH_BYTES = 256 * 1024
-"""A REQUESTS frame leaves at once when it holds this much."""
+BATCH_REQUESTS = 1024
+"""A REQUESTS frame leaves at once when it holds this many bytes or requests."""
 
 PendingTable = dict[int, asyncio.Future[Reply | None]]
 """Waiters by request id; a waiter resolved with None timed out."""
@@ -84,7 +85,7 @@ class Connection:
             self._loop.call_soon(self._flush)
         self._outbox[request.request_id] = packed
         self._outbox_bytes += len(packed)
-        if self._outbox_bytes >= BATCH_BYTES:
+        if self._outbox_bytes >= BATCH_BYTES or len(self._outbox) >= BATCH_REQUESTS:
             self._flush()
 
     def withdraw(self, request_id: int) -> bool:

@@ -46,6 +46,10 @@ MAX_FRAME_SIZE = 64 * 1024 * 1024
 """The largest frame a store accepts (also set as ZeroMQ's MAXMSGSIZE)."""
 
 
+MAX_BATCH_REQUESTS = 4096
+"""Requests one REQUESTS frame may carry: one frame's work stays bounded."""
+
+
 class CodecError(ValueError):
     """A frame that is not a valid multiraft frame."""
 
@@ -204,6 +208,7 @@ def decode(frame: bytes) -> Frame:
             return _reply(body)
         if kind == KIND_REQUESTS:
             _expect(isinstance(body, list), "a request batch must be a list")
+            _expect(len(body) <= MAX_BATCH_REQUESTS, f"over {MAX_BATCH_REQUESTS} requests")
             return RequestBatch([_request(item) for item in body])
         if kind == KIND_REPLIES:
             _expect(isinstance(body, list), "a reply batch must be a list")

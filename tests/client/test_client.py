@@ -237,6 +237,9 @@ def test_requests_of_one_event_loop_pass_share_a_frame(store1: FakeStore) -> Non
             await asyncio.gather(*(c.put(b"k%d" % i, b"v%d" % i) for i in range(200)))
             assert store1.frames - before == 1
             assert len(store1.ops("put")) == 201
+            before = store1.frames
+            await asyncio.gather(*(c.get(b"k%d" % i) for i in range(2500)))
+            assert store1.frames - before == 3  # at most BATCH_REQUESTS (1024) per frame
 
     asyncio.run(main())
 

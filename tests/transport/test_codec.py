@@ -166,12 +166,24 @@ def test_batches_round_trip_across_msgpack_array_header_sizes(n: int) -> None:
     header forms (fixarray, array16, array32) must decode to the same items."""
     requests = [Request(i, "get", {"key": i.to_bytes(4, "big")}) for i in range(n)]
     frame_ = encode_batch(KIND_REQUESTS, [pack_request(r) for r in requests])
-    assert decode(frame_) == RequestBatch(requests)
+    if n <= codec.MAX_BATCH_REQUESTS:
+        assert decode(frame_) == RequestBatch(requests)
+    else:
+        assert msgpack.unpackb(frame_[2:], raw=False) == [
+            [r.request_id, r.op, r.args] for r in requests
+        ]
     replies = [
         Reply(i, i % 2 == 0, b"v" if i % 2 == 0 else ["NotLeader", "m", {}]) for i in range(n)
     ]
     frame_ = encode_batch(KIND_REPLIES, [pack_reply(r.request_id, r.ok, r.result) for r in replies])
     assert decode(frame_) == ReplyBatch(replies)
+
+
+def test_a_request_batch_over_the_bound_is_rejected() -> None:
+    request = [1, "get", {"key": b"k"}]
+    assert decode(frame(KIND_REQUESTS, [request] * codec.MAX_BATCH_REQUESTS))
+    with pytest.raises(CodecError, match="requests"):
+        decode(frame(KIND_REQUESTS, [request] * (codec.MAX_BATCH_REQUESTS + 1)))
 
 
 @pytest.mark.parametrize(
