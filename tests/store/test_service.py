@@ -329,7 +329,10 @@ def elect(store: Store) -> None:
     raise AssertionError("no leader")
 
 
-def test_a_dealer_client_end_to_end(tmp_path: Path) -> None:
+@pytest.fixture
+def wired(tmp_path: Path) -> Iterator[tuple[Store, zmq.Socket]]:
+    """A one-replica store leading its region, driven by hand, and a DEALER
+    connected to its address."""
     addr = free_addr()
     store = Store(config(tmp_path, addr))
     client = zmq.Context.instance().socket(zmq.DEALER)
@@ -337,67 +340,65 @@ def test_a_dealer_client_end_to_end(tmp_path: Path) -> None:
     try:
         client.connect(f"tcp://{addr}")
         elect(store)
-
-        def roundtrip(req: Request) -> Reply:
-            client.send(codec.encode_request(req))
-            deadline = time.monotonic() + 5
-            while not client.poll(0):
-                assert time.monotonic() < deadline, "no reply"
-                for identity, frame in store.transport.recv_all(5):
-                    store._on_frame(identity, frame)
-                for p in store.peers.values():
-                    store.touch(p)
-                store.turn()
-            rep = codec.decode(client.recv())
-            assert isinstance(rep, Reply) and rep.request_id == req.request_id
-            return rep
-
-        put = write_args(key=b"wire", value=b"value")
-        assert roundtrip(Request(11, "put", put)).ok
-        rep = roundtrip(Request(12, "get", read_args(key=b"wire")))
-        assert rep.ok and rep.result == b"value"
-        rep = roundtrip(Request(13, "get", read_args(region=5, key=b"wire")))
-        assert not rep.ok and rep.result[0] == "RegionNotFound"
+        yield store, client
     finally:
         client.close(0)
         store.close()
 
 
-def test_a_requests_frame_is_answered_in_replies_frames(tmp_path: Path) -> None:
-    addr = free_addr()
-    store = Store(config(tmp_path, addr))
-    client = zmq.Context.instance().socket(zmq.DEALER)
-    client.setsockopt(zmq.LINGER, 0)
-    try:
-        client.connect(f"tcp://{addr}")
-        elect(store)
-        requests = [
-            Request(1, "get", read_args(region=5, key=b"a")),
-            Request(2, "nope", {}),
-            Request(3, "put", write_args(key=b"k", value=b"v")),
-        ]
-        packed = [codec.pack_request(r) for r in requests]
-        client.send(codec.encode_batch(codec.KIND_REQUESTS, packed))
-        replies: dict[int, Reply] = {}
-        frames = []
-        for _ in range(MAX_TURNS):
-            if len(replies) == 3:
-                break
-            for identity, frame in store.transport.recv_all(5):
-                store._on_frame(identity, frame)
-            store.turn()
-            while client.poll(0):
-                batch = codec.decode(client.recv())
-                assert isinstance(batch, codec.ReplyBatch)
-                frames.append([r.request_id for r in batch.replies])
-                replies.update((r.request_id, r) for r in batch.replies)
-        assert replies[1].result[0] == "RegionNotFound"
-        assert replies[2].result[0] == "InvalidRequest"
-        assert replies[3].ok
-        assert frames[0][:2] == [1, 2], "the refusals of one turn share a frame"
-    finally:
-        client.close(0)
-        store.close()
+def pump(store: Store) -> None:
+    """One loop turn by hand: take in what arrived, then turn every region."""
+    for identity, frame in store.transport.recv_all(5):
+        store._on_frame(identity, frame)
+    for p in store.peers.values():
+        store.touch(p)
+    store.turn()
+
+
+def test_a_dealer_client_end_to_end(wired: tuple[Store, zmq.Socket]) -> None:
+    store, client = wired
+
+    def roundtrip(req: Request) -> Reply:
+        client.send(codec.encode_request(req))
+        deadline = time.monotonic() + 5
+        while not client.poll(0):
+            assert time.monotonic() < deadline, "no reply"
+            pump(store)
+        rep = codec.decode(client.recv())
+        assert isinstance(rep, Reply) and rep.request_id == req.request_id
+        return rep
+
+    put = write_args(key=b"wire", value=b"value")
+    assert roundtrip(Request(11, "put", put)).ok
+    rep = roundtrip(Request(12, "get", read_args(key=b"wire")))
+    assert rep.ok and rep.result == b"value"
+    rep = roundtrip(Request(13, "get", read_args(region=5, key=b"wire")))
+    assert not rep.ok and rep.result[0] == "RegionNotFound"
+
+
+def test_a_requests_frame_is_answered_in_replies_frames(wired: tuple[Store, zmq.Socket]) -> None:
+    store, client = wired
+    requests = [
+        Request(1, "get", read_args(region=5, key=b"a")),
+        Request(2, "nope", {}),
+        Request(3, "put", write_args(key=b"k", value=b"v")),
+    ]
+    client.send(codec.encode_batch(codec.KIND_REQUESTS, [codec.pack_request(r) for r in requests]))
+    replies: dict[int, Reply] = {}
+    frames = []
+    for _ in range(MAX_TURNS):
+        if len(replies) == 3:
+            break
+        pump(store)
+        while client.poll(0):
+            batch = codec.decode(client.recv())
+            assert isinstance(batch, codec.ReplyBatch)
+            frames.append([r.request_id for r in batch.replies])
+            replies.update((r.request_id, r) for r in batch.replies)
+    assert replies[1].result[0] == "RegionNotFound"
+    assert replies[2].result[0] == "InvalidRequest"
+    assert replies[3].ok
+    assert frames[0][:2] == [1, 2], "the refusals of one turn share a frame"
 
 
 def test_a_failed_start_closes_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
