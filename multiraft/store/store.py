@@ -61,6 +61,8 @@ INSTALL_TXNS_PER_TURN = 2
 """LMDB transactions (each up to 4 MiB or 20,000 deletes) of a snapshot's
 install, or of clearing a removed replica's data, per loop turn: the other
 regions wait at most that long."""
+GC_STEPS = 16
+"""A log over its GC threshold loses at most threshold/GC_STEPS entries per turn."""
 GOSSIP_TICKS = 10
 """Ticks between two rounds of region gossip (1 s at the default tick)."""
 REPLY_BATCH_BYTES = 1024 * 1024
@@ -101,10 +103,12 @@ class StoreConfig:
     raft: RaftSettings = field(default_factory=RaftSettings)
     sync: bool = True
     log_gc_threshold: int = 4096
-    """Compact a region's log once it holds this many applied entries..."""
+    """Compact a region's log while it holds more than this many applied
+    entries (a step per turn)..."""
     log_gc_keep: int = 1024
-    """...keeping this many, so a briefly lagging follower still catches up
-    from the log; one further behind gets a snapshot."""
+    """...never discarding the last this many, so a briefly lagging
+    follower still catches up from the log; one further behind gets a
+    snapshot."""
     split_policy: SplitPolicy = field(default_factory=SplitPolicy)
     join: str | None = None
     """A member's address, to join its running cluster on the first start."""
@@ -371,12 +375,18 @@ class Store:
         self._drop_peer(peer)
 
     def _maybe_compact(self, peer: Peer, rd: Ready, batch: WriteBatch) -> None:
-        """Raft log GC, in the turn's batch: every replica compacts its own log."""
+        """Raft log GC, in the turn's batch: every replica compacts its own
+        log. Past the threshold, a turn discards at most 1/GC_STEPS of it,
+        so the work is spread over turns instead of making one turn's commit
+        (and every request waiting on it) many times slower."""
         if not rd.committed_entries:
             return
         applied = rd.committed_entries[-1].index
-        if applied - peer.storage.first_index() + 1 > self.config.log_gc_threshold:
-            peer.storage.compact(batch, applied - self.config.log_gc_keep)
+        first = peer.storage.first_index()
+        threshold = self.config.log_gc_threshold
+        if applied - first + 1 > threshold:
+            step = max(1, threshold // GC_STEPS)
+            peer.storage.compact(batch, min(applied - self.config.log_gc_keep, first - 1 + step))
 
     def _after_ready(self, peer: Peer, rd: Ready) -> None:
         if rd.soft_state is not None and rd.soft_state.raft_state != StateType.LEADER:

@@ -516,3 +516,26 @@ def test_a_read_accepted_before_a_split_is_refused_when_served_after_it(leader: 
     assert rep.ok
     result = leader.store._read(peer, accepted)  # served after the split
     assert result[:2] == ["err", "EpochNotMatch"]
+
+
+def test_log_gc_discards_a_step_per_turn_and_keeps_the_tail(tmp_path: Path) -> None:
+    cfg = config(tmp_path, free_addr())
+    cfg.log_gc_threshold, cfg.log_gc_keep = 32, 8
+    store = Store(cfg)
+    try:
+        driver = Driver(store)
+        driver.lead()
+        storage = store.peers[1].storage
+        start, steps = storage.first_index(), []
+        for i in range(120):
+            first = storage.first_index()
+            assert driver.call("put", write_args(key=b"k%d" % i, value=b"v")).ok
+            applied = storage.apply_state.applied_index
+            steps.append(storage.first_index() - first)
+            assert applied - storage.first_index() + 1 <= cfg.log_gc_threshold + 1
+            if storage.first_index() > start:
+                assert storage.first_index() - 1 <= applied - cfg.log_gc_keep
+        assert storage.first_index() > start + 60, "the log was compacted as it grew"
+        assert max(steps) <= cfg.log_gc_threshold // store_mod.GC_STEPS
+    finally:
+        store.close()
