@@ -85,7 +85,8 @@ class Connection:
             self._loop.call_soon(self._flush)
         self._outbox[request.request_id] = packed
         self._outbox_bytes += len(packed)
-        if self._outbox_bytes >= BATCH_BYTES or len(self._outbox) >= BATCH_REQUESTS:
+        full = self._outbox_bytes >= BATCH_BYTES or len(self._outbox) >= BATCH_REQUESTS
+        if full and not self._waiting_to_send():
             self._flush()
 
     def withdraw(self, request_id: int) -> bool:
@@ -98,18 +99,30 @@ class Connection:
         return True
 
     def _flush(self) -> None:
-        if not self._outbox or self._sock.closed:
-            return
-        frame = codec.encode_batch(codec.KIND_REQUESTS, list(self._outbox.values()))
-        try:
-            self._sock.send(frame, zmq.NOBLOCK, copy=len(frame) < 64 * 1024)
-        except zmq.Again:
-            if self._flush_task is None or self._flush_task.done():
-                self._flush_task = self._loop.create_task(self._flush_when_writable())
-            return
-        self._outbox.clear()
-        self._outbox_bytes = 0
+        """Send the outbox in frames of at most BATCH_REQUESTS requests (or
+        about BATCH_BYTES); what ZeroMQ will not take now waits for the
+        socket to become writable."""
+        while self._outbox and not self._sock.closed:
+            taken, size = [], 0
+            for rid, packed in self._outbox.items():
+                taken.append(rid)
+                size += len(packed)
+                if size >= BATCH_BYTES or len(taken) >= BATCH_REQUESTS:
+                    break
+            frame = codec.encode_batch(codec.KIND_REQUESTS, [self._outbox[r] for r in taken])
+            try:
+                self._sock.send(frame, zmq.NOBLOCK, copy=len(frame) < 64 * 1024)
+            except zmq.Again:
+                if not self._waiting_to_send():
+                    self._flush_task = self._loop.create_task(self._flush_when_writable())
+                break
+            for rid in taken:
+                del self._outbox[rid]
+            self._outbox_bytes -= size
         self._on_events()  # a send may have consumed the FD's readable edge
+
+    def _waiting_to_send(self) -> bool:
+        return self._flush_task is not None and not self._flush_task.done()
 
     async def _flush_when_writable(self) -> None:
         while self._outbox and not self._sock.closed:
