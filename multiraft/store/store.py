@@ -536,30 +536,22 @@ class Store:
         self._replies.append((handle, result))
 
     def _flush_replies(self) -> None:
-        """Send the turn's answers: one REPLIES frame per client (split past
-        REPLY_BATCH_BYTES) for batched requests, one REPLY for the others."""
+        """Send the answers so far: one REPLIES frame per client (more past
+        REPLY_BATCH_BYTES) for requests that came batched, one REPLY each
+        for the others."""
         replies, self._replies = self._replies, []
-        batches: dict[bytes, list[bytes]] = defaultdict(list)
-        sizes: dict[bytes, int] = defaultdict(int)
+        batched: dict[bytes, list[bytes]] = defaultdict(list)
         for handle, result in replies:
             ok = result[0] == "ok"
             body = result[1] if ok else result[1:]
-            if not handle.batched:
+            if handle.batched:
+                batched[handle.identity].append(codec.pack_reply(handle.request_id, ok, body))
+            else:
                 rep = codec.Reply(handle.request_id, ok, body)
                 self.transport.reply(handle.identity, codec.encode_reply(rep))
-                continue
-            packed = codec.pack_reply(handle.request_id, ok, body)
-            if sizes[handle.identity] + len(packed) > REPLY_BATCH_BYTES:
-                self._send_replies(handle.identity, batches.pop(handle.identity, []))
-                sizes[handle.identity] = 0
-            batches[handle.identity].append(packed)
-            sizes[handle.identity] += len(packed)
-        for identity, packed_replies in batches.items():
-            self._send_replies(identity, packed_replies)
-
-    def _send_replies(self, identity: bytes, packed: list[bytes]) -> None:
-        if packed:
-            self.transport.reply(identity, codec.encode_batch(codec.KIND_REPLIES, packed))
+        for identity, packed in batched.items():
+            for frame in codec.batch_frames(codec.KIND_REPLIES, packed, REPLY_BATCH_BYTES):
+                self.transport.reply(identity, frame)
 
     # -- cluster view ---------------------------------------------------------
 

@@ -183,6 +183,21 @@ def encode_batch(kind: int, packed: list[bytes]) -> bytes:
     return b"".join((bytes((VERSION, kind)), header, *packed))
 
 
+def batch_frames(kind: int, packed: list[bytes], max_bytes: int) -> list[bytes]:
+    """Frames of `kind` carrying `packed` in order, each of about `max_bytes`
+    at most (a body bigger than that goes alone)."""
+    frames, run, size = [], [], 0
+    for body in packed:
+        if run and size + len(body) > max_bytes:
+            frames.append(encode_batch(kind, run))
+            run, size = [], 0
+        run.append(body)
+        size += len(body)
+    if run:
+        frames.append(encode_batch(kind, run))
+    return frames
+
+
 Frame = PeerBatch | Request | Reply | RequestBatch | ReplyBatch | SnapChunk | SnapAck
 
 

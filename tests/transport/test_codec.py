@@ -179,6 +179,17 @@ def test_batches_round_trip_across_msgpack_array_header_sizes(n: int) -> None:
     assert decode(frame_) == ReplyBatch(replies)
 
 
+def test_batch_frames_split_by_size_and_keep_order() -> None:
+    bodies = [pack_reply(i, True, b"x" * 100) for i in range(50)]
+    frames = codec.batch_frames(KIND_REPLIES, bodies, 1000)
+    assert len(frames) == 6  # 9 bodies of 105 bytes fit in 1,000
+    decoded = [r for f in frames for r in decode(f).replies]
+    assert [r.request_id for r in decoded] == list(range(50))
+    big = pack_reply(99, True, b"y" * 5000)
+    assert len(codec.batch_frames(KIND_REPLIES, [big, *bodies[:2]], 1000)) == 2
+    assert codec.batch_frames(KIND_REPLIES, [], 1000) == []
+
+
 def test_a_request_batch_over_the_bound_is_rejected() -> None:
     request = [1, "get", {"key": b"k"}]
     assert decode(frame(KIND_REQUESTS, [request] * codec.MAX_BATCH_REQUESTS))
