@@ -451,10 +451,14 @@ class AsyncClient:
         try:
             reply = await fut
         finally:
+            # However this attempt ends (answered, maybe by an earlier
+            # attempt; timed out; cancelled), a request still in the outbox
+            # must never leave later.
             timer.cancel()
+            unsent = conn.withdraw(rid)
         if reply is not None:
             return reply
-        sent = not conn.withdraw(rid)
+        sent = not unsent
         op.silent += 1
         op.unknown |= sent and op.mutating
         self._suspect[addr] = time.monotonic() + SUSPECT_FOR

@@ -21,7 +21,7 @@ from ..transport.codec import Reply, ReplyBatch, Request
 log = logging.getLogger(__name__)
 
 SEND_HWM = 10_000
-"""Frames queued per store before a send waits (the caller's timeout bounds it)."""
+"""Frames ZeroMQ queues per store; past that, requests wait in the outbox."""
 BATCH_BYTES = 256 * 1024
 BATCH_REQUESTS = 1024
 """A REQUESTS frame leaves at once when it holds this many bytes or requests."""
@@ -68,9 +68,9 @@ class Connection:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, SEND_HWM)
         sock.setsockopt(zmq.RCVHWM, SEND_HWM)
-        # Queue only to a live connection: a frame for a down store then
-        # waits in send (bounded by the attempt timeout, and known unsent)
-        # instead of being delivered minutes later.
+        # Queue only to a live connection: requests for a down store then
+        # wait in the outbox until their attempt ends and withdraws them
+        # (known unsent) instead of being delivered minutes later.
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)

@@ -29,8 +29,8 @@ class Handle:
     identity: bytes
     request_id: int
     batched: bool = False
-    """Asked in a REQUESTS frame: answered in a REPLIES frame with the
-    turn's other answers to the same client."""
+    """Asked in a REQUESTS frame: answered in a REPLIES frame with the other
+    answers to the same client that leave at the same point of the turn."""
 
 
 @dataclass(slots=True)

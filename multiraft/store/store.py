@@ -10,7 +10,8 @@ The loop is the batch system. Each turn:
 4. take the Ready of every region that has one; send the appends and
    heartbeats of leaders at once (followers write while the leader writes);
    write all their entries, HardStates, snapshots and applied entries into
-   ONE WriteBatch; answer the writes just applied; commit it (one fsync);
+   ONE WriteBatch; send the answers so far (those of the writes just
+   applied among them); commit it (one fsync);
 5. send the other Raft messages (responses, votes), one frame per
    destination store;
 6. advance every Ready, serve reads whose read index is applied, and answer
@@ -254,7 +255,8 @@ class Store:
 
     def turn(self) -> bool:
         """Steps 3-6 of the loop for the regions that got input: propose,
-        persist once, send, apply, answer. Returns whether some region has
+        send leaders' appends, apply, answer, persist once, send the rest,
+        serve reads. Returns whether some region has
         more to do at once (e.g. a leader that commits once its own append
         is persisted)."""
         active = [self.peers[r] for r in self._active if r in self.peers and r not in self.installs]
@@ -321,8 +323,8 @@ class Store:
             applier.apply(peer, rd.committed_entries)
             if peer not in applier.removed:
                 self._maybe_compact(peer, rd, batch)
-        # The answers of applied entries go before the commit: their entries
-        # are committed (durable on a majority, this leader included), so a
+        # The answers so far go before the commit: those of applied entries
+        # may, since the entries are committed (durable on a majority), so a
         # crash now only replays them to the same results.
         self._flush_replies()
         batch.commit()

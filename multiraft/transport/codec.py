@@ -11,7 +11,8 @@ A frame is one version byte, one kind byte, then one msgpack object:
 | REQUEST (2)| [request_id, op, args]  — client to store; args is a map            |
 | REPLY (3)  | [request_id, ok, result]  or  [request_id, false, [kind, msg, detail]]|
 | REQUESTS(6)| [request, ...]  — many REQUEST bodies in one frame (the client sends |
-|            |  every request of one event-loop pass to a store at once)          |
+|            |  every request of one event-loop pass to a store at once); one bad |
+|            |  item rejects the whole frame (only a broken client sends one)     |
 | REPLIES (7)| [reply, ...]  — a turn's answers to one client's REQUESTS frames    |
 | SNAP_CHUNK | [cluster_id, from_store_id, region_id, transfer_id, seq,            |
 |  (4)       |  [k0, v0, k1, v1, ...], done, item]  — one chunk of a streamed      |

@@ -356,3 +356,27 @@ def test_dead_leader_fails_over_to_another_voter(cluster: Cluster, store2: FakeS
         c.put(b"k2", b"v")  # the dead store is now a suspect: straight to store 2
         assert time.monotonic() - t0 < 0.6
     assert len(store2.ops("put")) == 2
+
+
+def test_a_request_stuck_for_a_down_store_never_leaves_after_its_operation(
+    cluster: Cluster, store2: FakeStore
+) -> None:
+    """A put whose leader is down waits in that store's outbox; once the
+    operation ends (here: cancelled), nothing of it may be left to send when
+    the store comes back."""
+    cluster.stores[1] = free_port_addr()
+    cluster.regions = [(region(1, stores=(1, 2)), 1)]
+
+    async def main() -> None:
+        async with AsyncClient([store2.addr], timeout=10.0, attempt_timeout=5.0) as c:
+            task = asyncio.create_task(c.put(b"k", b"v"))
+            async with asyncio.timeout(5):
+                while not any(conn._outbox for conn in c._conns.values()):
+                    await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert not any(conn._outbox for conn in c._conns.values())
+
+    asyncio.run(main())
+    assert store2.ops("put") == []
