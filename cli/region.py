@@ -4,8 +4,12 @@ cluster's regions."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import click
+
+from multiraft import Client
+from multiraft.store.region import Region
 
 from .common import (
     CommandFailed,
@@ -90,15 +94,22 @@ MEMBERSHIP_TIMEOUT = 60.0
 membership_options = client_options_waiting(MEMBERSHIP_TIMEOUT)
 
 
+def _change_replicas(
+    cluster: str | None, timeout: float, change: Callable[[Client], Region]
+) -> None:
+    """Run one replica change through a client and print the new descriptor."""
+    with connect(cluster, timeout) as c:
+        region = change(c)
+    echo_table(region_rows([(region, None)], False))
+
+
 @region.command("add-peer")
 @click.argument("region_id", type=click.IntRange(min=1))
 @click.argument("store_id", type=click.IntRange(min=1))
 @membership_options
 def add_peer(region_id: int, store_id: int, cluster: str | None, timeout: float) -> None:
     """Give REGION_ID a voting replica on STORE_ID (learner, catch-up, promotion)."""
-    with connect(cluster, timeout) as c:
-        region = c.add_peer(region_id, store_id, timeout)
-    echo_table(region_rows([(region, None)], False))
+    _change_replicas(cluster, timeout, lambda c: c.add_peer(region_id, store_id, timeout))
 
 
 @region.command("remove-peer")
@@ -107,9 +118,7 @@ def add_peer(region_id: int, store_id: int, cluster: str | None, timeout: float)
 @membership_options
 def remove_peer(region_id: int, store_id: int, cluster: str | None, timeout: float) -> None:
     """Remove REGION_ID's replica on STORE_ID."""
-    with connect(cluster, timeout) as c:
-        region = c.remove_peer(region_id, store_id, timeout)
-    echo_table(region_rows([(region, None)], False))
+    _change_replicas(cluster, timeout, lambda c: c.remove_peer(region_id, store_id, timeout))
 
 
 @region.command("move")
@@ -121,9 +130,9 @@ def move(
     region_id: int, from_store: int, to_store: int, cluster: str | None, timeout: float
 ) -> None:
     """Move REGION_ID's replica from FROM_STORE to TO_STORE (add, then remove)."""
-    with connect(cluster, timeout) as c:
-        region = c.move_peer(region_id, from_store, to_store, timeout)
-    echo_table(region_rows([(region, None)], False))
+    _change_replicas(
+        cluster, timeout, lambda c: c.move_peer(region_id, from_store, to_store, timeout)
+    )
 
 
 @click.command()
