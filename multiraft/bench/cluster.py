@@ -77,7 +77,7 @@ class LocalCluster:
 
     def _spawn(self, sid: int, addr: str, spec: str) -> subprocess.Popen[bytes]:
         cmd = [
-            sys.executable, "-m", "cli.main", "store", "start",
+            sys.executable, "-m", "multiraft.cli.main", "store", "start",
             "--store-id", str(sid), "--addr", addr,
             "--data-dir", str(self.root / f"store-{sid}"),
             "--initial-cluster", spec, "--replicas", str(self.replicas),

@@ -34,12 +34,7 @@ from ..errors import (
     StoreError,
     Timeout,
 )
-from ..store.membership import ADD, REMOVE, goal_reached
-from ..store.region import VOTER, Region
-from ..store.router import RegionRouter
-from ..transport.codec import Reply, Request
-from .connection import Connection, PendingTable, endpoint, parse_cluster
-from .limits import (
+from ..protocol.limits import (
     MAX_SCAN_LIMIT,
     WRITE_WINDOW,
     InvalidArgumentType,
@@ -47,6 +42,11 @@ from .limits import (
     check_optional_value,
     check_value,
 )
+from ..protocol.peer_change import ADD, REMOVE, goal_reached
+from ..protocol.region import VOTER, Region
+from ..protocol.router import RegionRouter
+from ..protocol.wire import Reply, Request
+from .connection import Connection, PendingTable, endpoint, parse_cluster
 from .retry import Op, decode_error, region_or_none
 
 ATTEMPT_TIMEOUT = 1.0

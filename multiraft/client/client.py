@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from ..errors import InvalidRequest, Timeout
-from ..store.region import Region
+from ..protocol.region import Region
 from .async_client import ATTEMPT_TIMEOUT, AsyncClient
 
 T = TypeVar("T")

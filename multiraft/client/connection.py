@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import zmq
 
-from ..transport import codec
-from ..transport.codec import Reply, ReplyBatch, Request
+from ..protocol import wire
+from ..protocol.wire import Reply, ReplyBatch, Request
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +74,13 @@ class Connection:
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-        sock.setsockopt(zmq.MAXMSGSIZE, codec.MAX_FRAME_SIZE)
+        sock.setsockopt(zmq.MAXMSGSIZE, wire.MAX_FRAME_SIZE)
 
     def submit(self, request: Request) -> None:
         """Send `request` with the others of this event-loop pass. While the
         store is unreachable or its queue full, it waits in the outbox until
         sent or `withdraw`n."""
-        packed = codec.pack_request(request)
+        packed = wire.pack_request(request)
         if not self._outbox:
             self._loop.call_soon(self._flush)
         self._outbox[request.request_id] = packed
@@ -109,7 +109,7 @@ class Connection:
                 size += len(packed)
                 if size >= BATCH_BYTES or len(taken) >= BATCH_REQUESTS:
                     break
-            frame = codec.encode_batch(codec.KIND_REQUESTS, [self._outbox[r] for r in taken])
+            frame = wire.encode_batch(wire.KIND_REQUESTS, [self._outbox[r] for r in taken])
             try:
                 self._sock.send(frame, zmq.NOBLOCK, copy=len(frame) < 64 * 1024)
             except zmq.Again:
@@ -149,8 +149,8 @@ class Connection:
 
     def _dispatch(self, frame: bytes) -> None:
         try:
-            msg = codec.decode(frame)
-        except codec.CodecError as e:
+            msg = wire.decode_client_frame(frame)
+        except wire.CodecError as e:
             log.warning("dropping a malformed frame from %s: %s", self.addr, e)
             return
         if isinstance(msg, ReplyBatch):

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ..errors import ERRORS_BY_NAME, MultiraftError, NotLeader, StoreError, Timeout
-from ..store.region import Region
+from ..protocol.region import Region
 
 BACKOFF_BASE = 0.01
 """First backoff, in seconds; it doubles per backoff up to BACKOFF_CAP."""

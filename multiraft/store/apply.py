@@ -14,6 +14,7 @@ from typing import Any
 
 import msgpack
 
+from ..protocol.region import VOTER, Epoch, PeerMeta, Region
 from ..raft import ConfChange, ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMetadata
 from ..storage import keys, kv
 from ..storage.engine import Engine, WriteBatch
@@ -22,7 +23,6 @@ from ..storage.states import RegionState
 from .commands import CAS, DELETE, PUT, SPLIT, SplitCommand, WriteCommand, decode_entry, err, ok
 from .membership import ChangeRefused, changed_region
 from .peer import Handle, Peer
-from .region import VOTER, Epoch, PeerMeta, Region
 from .session import SessionTable
 from .split_check import RegionSize
 

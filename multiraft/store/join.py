@@ -7,7 +7,7 @@ import time
 
 import zmq
 
-from ..transport import codec
+from ..protocol import wire
 from .meta import StartupError
 
 JOIN_TIMEOUT = 30.0
@@ -23,7 +23,7 @@ def ask_to_join(member: str, store_id: int, addr: str) -> tuple[int, dict[int, s
     attempt = 0
     while time.monotonic() < deadline:
         attempt += 1
-        reply = _request(member, codec.Request(attempt, "join", args))
+        reply = _request(member, wire.Request(attempt, "join", args))
         if reply is None:
             continue
         if not reply.ok:
@@ -36,18 +36,18 @@ def ask_to_join(member: str, store_id: int, addr: str) -> tuple[int, dict[int, s
     raise StartupError(f"no answer from {member} within {JOIN_TIMEOUT:.0f} s")
 
 
-def _request(member: str, req: codec.Request) -> codec.Reply | None:
+def _request(member: str, req: wire.Request) -> wire.Reply | None:
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     try:
         sock.connect(f"tcp://{member}")
-        sock.send(codec.encode_request(req))
+        sock.send(wire.encode_request(req))
         if not sock.poll(int(ATTEMPT_TIMEOUT * 1000)):
             return None
         try:
-            reply = codec.decode(sock.recv())
-        except codec.CodecError:
+            reply = wire.decode_client_frame(sock.recv())
+        except wire.CodecError:
             return None
-        return reply if isinstance(reply, codec.Reply) else None
+        return reply if isinstance(reply, wire.Reply) else None
     finally:
         sock.close(0)

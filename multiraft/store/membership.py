@@ -19,13 +19,10 @@ from dataclasses import dataclass, replace
 
 import msgpack
 
+from ..protocol.peer_change import REMOVE, goal_reached
+from ..protocol.region import LEARNER, VOTER, Epoch, PeerMeta, Region
 from ..raft import ConfChange, ConfChangeType
 from .peer import Peer
-from .region import LEARNER, VOTER, Epoch, PeerMeta, Region
-
-ADD = "add"
-REMOVE = "remove"
-CHANGES = (ADD, REMOVE)
 
 CATCH_UP_SLACK = 64
 """A learner within this many entries of the leader's log counts as caught
@@ -65,13 +62,6 @@ Step = Done | Propose | Wait | TransferFirst
 
 def conf_change(kind: ConfChangeType, peer_id: int, store_id: int, conf_ver: int) -> ConfChange:
     return ConfChange(kind, peer_id, msgpack.packb([conf_ver, store_id]))
-
-
-def goal_reached(region: Region, store_id: int, change: str) -> bool:
-    meta = region.peer_on(store_id)
-    if change == ADD:
-        return meta is not None and meta.role == VOTER
-    return meta is None
 
 
 def next_step(peer: Peer, store_id: int, change: str, new_peer_id: Callable[[], int]) -> Step:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import msgpack
 
+from ..protocol.region import PeerMeta, Region
 from ..storage import keys
 from ..storage.engine import Engine, WriteBatch
 from ..storage.peer_storage import PeerStorage
 from .apply import bootstrap_region
-from .region import PeerMeta, Region
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from ..protocol.region import Region
 from ..raft import ConfChange, Config, ProposalDropped, RawNode, StateType
 from ..storage.peer_storage import PeerStorage
 from .commands import WriteCommand, encode_writes, err
-from .region import Region
 from .session import SessionTable
 from .split_check import RegionSize
 

@@ -11,8 +11,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from .membership import ADD, REMOVE
-from .region import LEARNER, VOTER, Region
+from ..protocol.peer_change import ADD, REMOVE
+from ..protocol.region import LEARNER, VOTER, Region
 
 if TYPE_CHECKING:
     from .store import Store

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from .region import VOTER
+from ..protocol.region import VOTER
 from .split_check import measure
 
 if TYPE_CHECKING:

@@ -14,14 +14,20 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..client.limits import MAX_SCAN_LIMIT, check_key, check_optional_value, check_value
 from ..errors import InvalidRequest
-from ..transport.codec import Request
-from ..transport.zmq import check_store_addr
+from ..protocol.limits import (
+    MAX_SCAN_LIMIT,
+    check_key,
+    check_optional_value,
+    check_store_addr,
+    check_value,
+)
+from ..protocol.peer_change import ADD, CHANGES
+from ..protocol.region import Epoch
+from ..protocol.wire import Request
 from .commands import OPS, WriteCommand, err, ok
-from .membership import ADD, CHANGES, Done, TransferFirst, Wait
+from .membership import Done, TransferFirst, Wait
 from .peer import Handle, Peer, ReadOp
-from .region import Epoch
 
 if TYPE_CHECKING:
     from .store import Store

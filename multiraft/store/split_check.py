@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..protocol.region import Region
 from ..storage import keys
 from ..storage.engine import Engine
-from .region import Region
 
 
 @dataclass(slots=True)

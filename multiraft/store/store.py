@@ -30,6 +30,9 @@ from typing import Any
 
 import msgpack
 
+from ..protocol import wire
+from ..protocol.region import Region
+from ..protocol.router import RegionRouter
 from ..raft import MessageType, RaftError, Ready, StateType
 from ..storage import ingest, kv
 from ..storage.engine import WriteBatch
@@ -43,9 +46,7 @@ from .join import ask_to_join
 from .membership import Propose, Step, TransferFirst, next_step
 from .meta import load_regions, open_data_dir
 from .peer import Handle, Peer, RaftSettings, ReadOp
-from .region import Region
 from .replicas import ReplicaScheduler
-from .router import RegionRouter
 from .scheduler import Scheduler
 from .service import Service
 from .session import SessionTable
@@ -239,8 +240,8 @@ class Store:
         }
 
     def _learn_regions(self, entries: Any) -> None:
-        for wire, leader in entries:
-            region = Region.from_wire(wire)
+        for desc, leader in entries:
+            region = Region.from_wire(desc)
             peer = self.peers.get(region.id)
             if peer is not None:
                 # Our own replica knows better, unless the region's
@@ -433,13 +434,13 @@ class Store:
     def _on_frame(self, identity: bytes, frame: bytes) -> None:
         try:
             msg = codec.decode(frame)
-        except codec.CodecError as e:
+        except wire.CodecError as e:
             log.warning("dropped a malformed frame of %d bytes: %s", len(frame), e)
             return
-        if isinstance(msg, codec.RequestBatch):
+        if isinstance(msg, wire.RequestBatch):
             for req in msg.requests:
                 self.service.handle(req, Handle(identity, req.request_id, batched=True))
-        elif isinstance(msg, codec.Request):
+        elif isinstance(msg, wire.Request):
             self.service.handle(msg, Handle(identity, msg.request_id))
         elif isinstance(msg, codec.PeerBatch):
             self._on_peer_batch(msg)
@@ -547,12 +548,12 @@ class Store:
             ok = result[0] == "ok"
             body = result[1] if ok else result[1:]
             if handle.batched:
-                batched[handle.identity].append(codec.pack_reply(handle.request_id, ok, body))
+                batched[handle.identity].append(wire.pack_reply(handle.request_id, ok, body))
             else:
-                rep = codec.Reply(handle.request_id, ok, body)
-                self.transport.reply(handle.identity, codec.encode_reply(rep))
+                rep = wire.Reply(handle.request_id, ok, body)
+                self.transport.reply(handle.identity, wire.encode_reply(rep))
         for identity, packed in batched.items():
-            for frame in codec.batch_frames(codec.KIND_REPLIES, packed, REPLY_BATCH_BYTES):
+            for frame in wire.batch_frames(wire.KIND_REPLIES, packed, REPLY_BATCH_BYTES):
                 self.transport.reply(identity, frame)
 
     # -- cluster view ---------------------------------------------------------
@@ -611,8 +612,8 @@ class Store:
     def status(self) -> dict:
         directory = self.directory()
         counts: dict[int, list[int]] = {sid: [0, 0] for sid in self.stores}
-        for wire, leader in directory["regions"]:
-            for store_id, _peer, _role in wire[4]:
+        for desc, leader in directory["regions"]:
+            for store_id, _peer, _role in desc[4]:
                 counts.setdefault(store_id, [0, 0])[0] += 1
             if leader is not None:
                 counts.setdefault(leader, [0, 0])[1] += 1

@@ -12,10 +12,11 @@ from typing import Any
 
 import zmq
 
+from ..protocol.limits import check_store_addr
+from ..protocol.region import Region
 from ..storage.engine import Engine
-from ..transport.zmq import Transport, check_store_addr
+from ..transport.zmq import Transport
 from .meta import StoreMeta
-from .region import Region
 
 log = logging.getLogger(__name__)
 

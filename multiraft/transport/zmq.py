@@ -13,25 +13,14 @@ import logging
 
 import zmq
 
-from .codec import MAX_FRAME_SIZE
+from ..protocol.limits import check_store_addr
+from ..protocol.wire import MAX_FRAME_SIZE
 
 log = logging.getLogger(__name__)
 
 SEND_HWM = 10_000
 ZERO_COPY_MIN = 64 * 1024
 """Below this size copying a frame is cheaper than ZeroMQ's zero-copy bookkeeping."""
-
-
-def check_store_addr(addr: object) -> str:
-    """`addr` if it is a store address ("HOST:PORT", port 1-65535); raises
-    TypeError or ValueError otherwise, before it can reach a socket or the
-    store list."""
-    if not isinstance(addr, str):
-        raise TypeError(f"a store address is a string, not {type(addr).__name__}")
-    host, sep, port = addr.rpartition(":")
-    if not sep or not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"store address must be HOST:PORT, not {addr!r}")
-    return addr
 
 
 class Transport:

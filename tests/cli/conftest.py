@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from click.testing import CliRunner, Result
 
-from cli.main import main
+from multiraft.cli.main import main
 from tests.client.fake_store import Cluster, FakeStore
 
 Run = Callable[..., Result]

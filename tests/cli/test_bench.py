@@ -146,7 +146,7 @@ RUN_LIMIT = 150.0
 
 
 def test_bench_json_on_its_own_local_cluster() -> None:
-    cmd = [sys.executable, "-m", "cli.main", "bench", "--duration", "2", "--regions", "2"]
+    cmd = [sys.executable, "-m", "multiraft.cli.main", "bench", "--duration", "2", "--regions", "2"]
     cmd += ["--clients", "8", "--rate", "400", "--json"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from cli.common import Duration
+from multiraft.cli.common import Duration
 
 
 @pytest.mark.parametrize(

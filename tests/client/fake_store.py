@@ -13,9 +13,10 @@ from typing import Any, Self
 
 import zmq
 
-from multiraft.store.region import Epoch, PeerMeta, Region
+from multiraft.protocol import wire
+from multiraft.protocol.region import Epoch, PeerMeta, Region
+from multiraft.protocol.wire import Request, RequestBatch
 from multiraft.transport import codec
-from multiraft.transport.codec import Request, RequestBatch
 
 DROP = object()
 """A script action: read the request, never answer it."""
@@ -98,9 +99,9 @@ class FakeStore:
                 self.requests.append(req)
                 out = self._answer(req)
                 if out is not DROP:
-                    answers.append(codec.pack_reply(req.request_id, *out))
+                    answers.append(wire.pack_reply(req.request_id, *out))
             if answers:
-                self._sock.send_multipart([ident, codec.encode_batch(codec.KIND_REPLIES, answers)])
+                self._sock.send_multipart([ident, wire.encode_batch(wire.KIND_REPLIES, answers)])
 
     def _answer(self, req: Request) -> Action:
         queue = self.script[req.op]

@@ -11,8 +11,8 @@ import zmq
 
 from multiraft import AsyncClient, Client, errors
 from multiraft.client.connection import Connection, PendingTable
-from multiraft.client.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
-from multiraft.transport.codec import Request
+from multiraft.protocol.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
+from multiraft.protocol.wire import Request
 
 from .fake_store import DROP, Cluster, FakeStore, error, free_port_addr, region
 

@@ -15,6 +15,7 @@ from typing import TypeVar
 import zmq
 
 from multiraft.bench.cluster import free_ports
+from multiraft.protocol import wire
 from multiraft.transport import codec
 
 T = TypeVar("T")
@@ -34,17 +35,17 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0) ->
         time.sleep(0.05)
 
 
-def raw_request(addr: str, op: str, args: dict, timeout: float = 2.0) -> codec.Reply | None:
+def raw_request(addr: str, op: str, args: dict, timeout: float = 2.0) -> wire.Reply | None:
     """One request over a fresh DEALER; None if no reply in time."""
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     try:
         sock.connect(f"tcp://{addr}")
-        sock.send(codec.encode_request(codec.Request(1, op, args)))
+        sock.send(wire.encode_request(wire.Request(1, op, args)))
         if not sock.poll(int(timeout * 1000)):
             return None
         reply = codec.decode(sock.recv())
-        assert isinstance(reply, codec.Reply)
+        assert isinstance(reply, wire.Reply)
         return reply
     finally:
         sock.close(0)
@@ -85,7 +86,7 @@ class LocalCluster:
         cmd = [
             sys.executable,
             "-m",
-            "cli.main",
+            "multiraft.cli.main",
             "store",
             "start",
             "--store-id",
@@ -137,8 +138,8 @@ class LocalCluster:
             reply = raw_request(self.addrs[i], "regions", {}, timeout=1.0)
             if reply is None or not reply.ok:
                 continue
-            for wire, leader in reply.result["regions"]:
-                if wire[0] == region_id and leader == i:
+            for desc, leader in reply.result["regions"]:
+                if desc[0] == region_id and leader == i:
                     return i
         return None
 

@@ -18,7 +18,7 @@ import pytest
 
 from multiraft import Client
 from multiraft.errors import MultiraftError
-from multiraft.store.region import VOTER
+from multiraft.protocol.region import VOTER
 
 from .harness import raw_request, wait_for
 from .linearizability import Op, check_history
@@ -26,7 +26,7 @@ from .test_linearizable_under_faults import client_worker
 
 
 def cli(cluster, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "cli.main", *args, "--cluster", ",".join(cluster.endpoints())]
+    cmd = [sys.executable, "-m", "multiraft.cli.main", *args, "--cluster", ",".join(cluster.endpoints())]
     return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
 
 

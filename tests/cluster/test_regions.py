@@ -22,7 +22,7 @@ from .harness import wait_for
 def region_list(cluster) -> list[dict]:
     env = dict(os.environ, MULTIRAFT_CLUSTER=",".join(cluster.endpoints()))
     out = subprocess.run(
-        [sys.executable, "-m", "cli.main", "region", "list", "--json"],
+        [sys.executable, "-m", "multiraft.cli.main", "region", "list", "--json"],
         env=env,
         check=True,
         capture_output=True,

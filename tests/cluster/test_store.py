@@ -10,6 +10,7 @@ import msgpack
 import pytest
 
 from multiraft import Client
+from multiraft.protocol import wire
 from multiraft.transport import codec
 
 from .harness import raw_request, wait_for
@@ -18,7 +19,7 @@ from .harness import raw_request, wait_for
 def cli(cluster, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, MULTIRAFT_CLUSTER=",".join(cluster.endpoints()))
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
+        [sys.executable, "-m", "multiraft.cli.main", *args],
         env=env,
         check=False,
         capture_output=True,
@@ -141,13 +142,13 @@ def test_garbage_on_the_port_does_not_hurt(make_cluster) -> None:
             sock.send(b"\x01\x02" + msgpack.packb({"not": "a request"}))
             sock.send(b"\x01\x01" + msgpack.packb([0, 1, [[1, [1, 1], [99] * 12]], {}]))
             sock.send_multipart([b"a", b"b", b"c"])
-            bad_region = codec.Request(5, "get", {"region": 999, "epoch": [1, 1], "key": b"k"})
-            sock.send(codec.encode_request(bad_region))
+            bad_region = wire.Request(5, "get", {"region": 999, "epoch": [1, 1], "key": b"k"})
+            sock.send(wire.encode_request(bad_region))
             assert sock.poll(5000)
             reply = codec.decode(sock.recv())
-            assert isinstance(reply, codec.Reply) and not reply.ok
+            assert isinstance(reply, wire.Reply) and not reply.ok
             assert reply.result[0] == "RegionNotFound"
-            wrong_type = codec.Request(
+            wrong_type = wire.Request(
                 6,
                 "put",
                 {
@@ -160,7 +161,7 @@ def test_garbage_on_the_port_does_not_hurt(make_cluster) -> None:
                     "acked": 1,
                 },
             )
-            sock.send(codec.encode_request(wrong_type))
+            sock.send(wire.encode_request(wrong_type))
             assert sock.poll(5000)
             assert codec.decode(sock.recv()).result[0] == "InvalidRequest"
         finally:
@@ -242,7 +243,7 @@ def test_follower_behind_a_compacted_log_catches_up_by_snapshot(make_cluster) ->
 
 def store_start(*args: str) -> subprocess.CompletedProcess:
     """`multiraft store start ARGS` run to its exit (a refused start)."""
-    cmd = [sys.executable, "-m", "cli.main", "store", "start", *args]
+    cmd = [sys.executable, "-m", "multiraft.cli.main", "store", "start", *args]
     return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60)
 
 

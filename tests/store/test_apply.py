@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from multiraft.protocol.region import LEARNER, Epoch, PeerMeta, Region
 from multiraft.raft import ConfChangeType, Entry, EntryType
 from multiraft.storage import keys, kv
 from multiraft.storage.engine import Engine
@@ -30,7 +31,6 @@ from multiraft.store.commands import (
 )
 from multiraft.store.membership import conf_change
 from multiraft.store.peer import Handle, Peer, RaftSettings
-from multiraft.store.region import LEARNER, Epoch, PeerMeta, Region
 from multiraft.store.session import DUPLICATE_BELOW_ACKED, SessionTable
 
 TERM = BOOTSTRAP_INDEX + 1

@@ -9,20 +9,14 @@ from types import SimpleNamespace
 import msgpack
 import pytest
 
+from multiraft.protocol.peer_change import ADD, REMOVE, goal_reached
+from multiraft.protocol.region import LEARNER, VOTER, Epoch, PeerMeta, Region
 from multiraft.raft import ConfChange, ConfChangeType
 from multiraft.storage import keys, kv
 from multiraft.storage.engine import Engine
 from multiraft.storage.peer_storage import PeerStorage
 from multiraft.store.apply import bootstrap_region, destroy_region, is_tombstoned
-from multiraft.store.membership import (
-    ADD,
-    REMOVE,
-    ChangeRefused,
-    changed_region,
-    conf_change,
-    goal_reached,
-)
-from multiraft.store.region import LEARNER, VOTER, Epoch, PeerMeta, Region
+from multiraft.store.membership import ChangeRefused, changed_region, conf_change
 from multiraft.store.replicas import ReplicaScheduler, pick_balance_move, plan_repair
 
 REGION = Region(7, b"a", b"m", Epoch(3, 5), (PeerMeta(1, 10), PeerMeta(2, 20), PeerMeta(3, 30)))

@@ -10,15 +10,16 @@ import msgpack
 import pytest
 import zmq
 
-from multiraft.client.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
+from multiraft.protocol import wire
+from multiraft.protocol.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
+from multiraft.protocol.region import Region
+from multiraft.protocol.wire import Reply, Request
 from multiraft.raft.types import Message, MessageType
 from multiraft.store import service as service_mod
 from multiraft.store import store as store_mod
 from multiraft.store.peer import Handle, ReadOp
-from multiraft.store.region import Region
 from multiraft.store.store import Store, StoreConfig
 from multiraft.transport import codec
-from multiraft.transport.codec import Reply, Request
 
 MAX_TURNS = 2000
 """Bound on every loop that drives the store (each turn takes well under 1 ms)."""
@@ -359,7 +360,7 @@ def test_a_dealer_client_end_to_end(wired: tuple[Store, zmq.Socket]) -> None:
     store, client = wired
 
     def roundtrip(req: Request) -> Reply:
-        client.send(codec.encode_request(req))
+        client.send(wire.encode_request(req))
         deadline = time.monotonic() + 5
         while not client.poll(0):
             assert time.monotonic() < deadline, "no reply"
@@ -383,7 +384,7 @@ def test_a_requests_frame_is_answered_in_replies_frames(wired: tuple[Store, zmq.
         Request(2, "nope", {}),
         Request(3, "put", write_args(key=b"k", value=b"v")),
     ]
-    client.send(codec.encode_batch(codec.KIND_REQUESTS, [codec.pack_request(r) for r in requests]))
+    client.send(wire.encode_batch(wire.KIND_REQUESTS, [wire.pack_request(r) for r in requests]))
     replies: dict[int, Reply] = {}
     frames = []
     for _ in range(MAX_TURNS):
@@ -392,7 +393,7 @@ def test_a_requests_frame_is_answered_in_replies_frames(wired: tuple[Store, zmq.
         pump(store)
         while client.poll(0):
             batch = codec.decode(client.recv())
-            assert isinstance(batch, codec.ReplyBatch)
+            assert isinstance(batch, wire.ReplyBatch)
             frames.append([r.request_id for r in batch.replies])
             replies.update((r.request_id, r) for r in batch.replies)
     assert replies[1].result[0] == "RegionNotFound"

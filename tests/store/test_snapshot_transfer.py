@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from multiraft.protocol import wire
 from multiraft.raft import SnapshotStatus
 from multiraft.raft.types import ConfState, Message, MessageType, Snapshot, SnapshotMetadata
 from multiraft.storage.ingest import read_staging
@@ -234,14 +235,14 @@ def test_codec_round_trips_and_rejects_snapshot_frames() -> None:
         [CLUSTER, -1, 9, 5, 1, [], False, None],
     ]
     for body in bad_bodies:
-        with pytest.raises(codec.CodecError):
-            codec.decode(codec._pack(codec.KIND_SNAP_CHUNK, body))
+        with pytest.raises(wire.CodecError):
+            codec.decode(wire.pack_frame(wire.KIND_SNAP_CHUNK, body))
     app = codec.encode_snap_chunk(chunk(0, []))
-    wire = codec.decode(app)
-    assert isinstance(wire, codec.SnapChunk) and wire.item is not None
-    wire.item.message.type = MessageType.APP
-    with pytest.raises(codec.CodecError, match="MsgSnap"):
-        codec.decode(codec.encode_snap_chunk(wire))
+    decoded = codec.decode(app)
+    assert isinstance(decoded, codec.SnapChunk) and decoded.item is not None
+    decoded.item.message.type = MessageType.APP
+    with pytest.raises(wire.CodecError, match="MsgSnap"):
+        codec.decode(codec.encode_snap_chunk(decoded))
     for body in ([CLUSTER, 2, 5, 3], [CLUSTER, 2, 5, 3, 1], [CLUSTER, 2, 5, -3, True]):
-        with pytest.raises(codec.CodecError):
-            codec.decode(codec._pack(codec.KIND_SNAP_ACK, body))
+        with pytest.raises(wire.CodecError):
+            codec.decode(wire.pack_frame(wire.KIND_SNAP_ACK, body))

@@ -8,6 +8,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from multiraft.protocol import wire
+from multiraft.protocol.wire import (
+    KIND_PEER,
+    KIND_REPLIES,
+    KIND_REPLY,
+    KIND_REQUEST,
+    KIND_REQUESTS,
+    VERSION,
+    CodecError,
+    Reply,
+    ReplyBatch,
+    Request,
+    RequestBatch,
+    encode_batch,
+    encode_reply,
+    encode_request,
+    pack_reply,
+    pack_request,
+)
 from multiraft.raft.types import (
     ConfState,
     Entry,
@@ -17,29 +36,7 @@ from multiraft.raft.types import (
     Snapshot,
     SnapshotMetadata,
 )
-from multiraft.transport import codec
-from multiraft.transport.codec import (
-    KIND_PEER,
-    KIND_REPLIES,
-    KIND_REPLY,
-    KIND_REQUEST,
-    KIND_REQUESTS,
-    VERSION,
-    CodecError,
-    PeerBatch,
-    RaftItem,
-    Reply,
-    ReplyBatch,
-    Request,
-    RequestBatch,
-    decode,
-    encode_batch,
-    encode_peer_batch,
-    encode_reply,
-    encode_request,
-    pack_reply,
-    pack_request,
-)
+from multiraft.transport.codec import PeerBatch, RaftItem, decode, encode_peer_batch
 
 REGION_WIRE = [1, b"", b"m", [2, 1], [[1, 1, "voter"], [2, 2, "voter"]]]
 
@@ -166,7 +163,7 @@ def test_batches_round_trip_across_msgpack_array_header_sizes(n: int) -> None:
     header forms (fixarray, array16, array32) must decode to the same items."""
     requests = [Request(i, "get", {"key": i.to_bytes(4, "big")}) for i in range(n)]
     frame_ = encode_batch(KIND_REQUESTS, [pack_request(r) for r in requests])
-    if n <= codec.MAX_BATCH_REQUESTS:
+    if n <= wire.MAX_BATCH_REQUESTS:
         assert decode(frame_) == RequestBatch(requests)
     else:
         assert msgpack.unpackb(frame_[2:], raw=False) == [
@@ -181,20 +178,20 @@ def test_batches_round_trip_across_msgpack_array_header_sizes(n: int) -> None:
 
 def test_batch_frames_split_by_size_and_keep_order() -> None:
     bodies = [pack_reply(i, True, b"x" * 100) for i in range(50)]
-    frames = codec.batch_frames(KIND_REPLIES, bodies, 1000)
+    frames = wire.batch_frames(KIND_REPLIES, bodies, 1000)
     assert len(frames) == 6  # 9 bodies of 105 bytes fit in 1,000
     decoded = [r for f in frames for r in decode(f).replies]
     assert [r.request_id for r in decoded] == list(range(50))
     big = pack_reply(99, True, b"y" * 5000)
-    assert len(codec.batch_frames(KIND_REPLIES, [big, *bodies[:2]], 1000)) == 2
-    assert codec.batch_frames(KIND_REPLIES, [], 1000) == []
+    assert len(wire.batch_frames(KIND_REPLIES, [big, *bodies[:2]], 1000)) == 2
+    assert wire.batch_frames(KIND_REPLIES, [], 1000) == []
 
 
 def test_a_request_batch_over_the_bound_is_rejected() -> None:
     request = [1, "get", {"key": b"k"}]
-    assert decode(frame(KIND_REQUESTS, [request] * codec.MAX_BATCH_REQUESTS))
+    assert decode(frame(KIND_REQUESTS, [request] * wire.MAX_BATCH_REQUESTS))
     with pytest.raises(CodecError, match="requests"):
-        decode(frame(KIND_REQUESTS, [request] * (codec.MAX_BATCH_REQUESTS + 1)))
+        decode(frame(KIND_REQUESTS, [request] * (wire.MAX_BATCH_REQUESTS + 1)))
 
 
 @pytest.mark.parametrize(
@@ -379,16 +376,16 @@ def test_bad_snapshot_fields(snapshot: list) -> None:
 
 def test_oversize_frame(monkeypatch: pytest.MonkeyPatch) -> None:
     good = encode_request(Request(1, "put", {"value": b"x" * 100}))
-    monkeypatch.setattr(codec, "MAX_FRAME_SIZE", len(good) - 1)
+    monkeypatch.setattr(wire, "MAX_FRAME_SIZE", len(good) - 1)
     with pytest.raises(CodecError, match="exceeds"):
         decode(good)
-    monkeypatch.setattr(codec, "MAX_FRAME_SIZE", len(good))
+    monkeypatch.setattr(wire, "MAX_FRAME_SIZE", len(good))
     assert isinstance(decode(good), Request)
 
 
 def test_oversize_frame_at_the_real_limit() -> None:
     with pytest.raises(CodecError, match="exceeds"):
-        decode(bytes((VERSION, KIND_REQUEST)) + bytes(codec.MAX_FRAME_SIZE))
+        decode(bytes((VERSION, KIND_REQUEST)) + bytes(wire.MAX_FRAME_SIZE))
 
 
 # -- fuzz ----------------------------------------------------------------------

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import click
 
-from cli.common import Duration
-from cli.region import print_status
 from multiraft import Client
+from multiraft.cli.common import Duration
+from multiraft.cli.region import print_status
 from multiraft.errors import MultiraftError
+from multiraft.protocol.limits import check_store_addr
 from multiraft.storage.errors import StorageError
 from multiraft.store.meta import StartupError
 from multiraft.store.snapshot_transfer import TransferConfig
 from multiraft.store.split_check import SplitPolicy
 from multiraft.store.store import Store, StoreConfig
-from multiraft.transport.zmq import check_store_addr
 
 
 def parse_cluster(spec: str) -> dict[int, str]:
@@ -196,7 +196,7 @@ def up(stores: int, data_dir: str, base_port: int, replicas: int) -> None:
         cmd = [
             sys.executable,
             "-m",
-            "cli.main",
+            "multiraft.cli.main",
             "store",
             "start",
             "--store-id",

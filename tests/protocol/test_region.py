@@ -5,7 +5,7 @@ import json
 import msgpack
 import pytest
 
-from multiraft.store.region import LEARNER, VOTER, Epoch, PeerMeta, Region
+from multiraft.protocol.region import LEARNER, VOTER, Epoch, PeerMeta, Region
 
 PEERS = (PeerMeta(1, 11), PeerMeta(2, 12), PeerMeta(3, 13, LEARNER))
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from multiraft import Client, errors
-from multiraft.store.region import Region
+from multiraft.protocol.region import Region
 
 F = TypeVar("F", bound=Callable[..., Any])
 

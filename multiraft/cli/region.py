@@ -9,7 +9,7 @@ from collections.abc import Callable
 import click
 
 from multiraft import Client
-from multiraft.store.region import Region
+from multiraft.protocol.region import Region
 
 from .common import (
     CommandFailed,

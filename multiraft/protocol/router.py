@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
-from ..store.region import Region
+from .region import Region
 
 
 class RegionRouter:

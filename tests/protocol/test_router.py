@@ -7,8 +7,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multiraft.store.region import Epoch, Region
-from multiraft.store.router import RegionRouter
+from multiraft.protocol.region import Epoch, Region
+from multiraft.protocol.router import RegionRouter
 
 
 def r(rid: int, start: bytes, end: bytes, version: int = 1, conf_ver: int = 1) -> Region:

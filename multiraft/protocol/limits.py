@@ -53,3 +53,15 @@ def check_value(value: Any, what: str = "value") -> bytes:
 def check_optional_value(value: Any, what: str) -> bytes | None:
     """Like `check_value`, but `None` (meaning "absent") is allowed."""
     return None if value is None else check_value(value, what)
+
+
+def check_store_addr(addr: object) -> str:
+    """`addr` if it is a store address ("HOST:PORT", port 1-65535); raises
+    TypeError or ValueError otherwise, before it can reach a socket or the
+    store list."""
+    if not isinstance(addr, str):
+        raise TypeError(f"a store address is a string, not {type(addr).__name__}")
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"store address must be HOST:PORT, not {addr!r}")
+    return addr
