@@ -36,7 +36,7 @@ def pump(nodes: dict[int, tuple[RawNode, MemoryStorage]]) -> int:
             busy = True
             rd = node.ready()
             storage.append(rd.entries)
-            if not rd.hard_state.is_empty():
+            if rd.hard_state is not None:
                 storage.set_hard_state(rd.hard_state)
             inbox.extend(rd.messages)
             if node_id == 1:

@@ -17,7 +17,7 @@ from .errors import (
     StorageError,
     Unavailable,
 )
-from .rawnode import RawNode, Ready, SnapshotStatus, Status
+from .rawnode import BasicStatus, RawNode, Ready, SnapshotStatus, Status
 from .storage import MemoryStorage, Storage
 from .types import (
     NONE,
@@ -38,6 +38,7 @@ from .types import (
 
 __all__ = [
     "NONE",
+    "BasicStatus",
     "Compacted",
     "ConfChange",
     "ConfChangeType",

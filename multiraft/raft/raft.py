@@ -1,7 +1,9 @@
 """Raft: one node's protocol state machine (terms, votes, roles, replication).
 
 `step()` takes every input as a `Message`; outputs are appended to `msgs` and
-to the log's unstable part, for `RawNode.ready()` to hand out. Each role has
+to the log's unstable part, for `RawNode.ready()` to hand out. A message it
+cannot take (a proposal with no leader to go to) comes back as an error
+value, as in etcd-raft: ordinary peer traffic never raises. Each role has
 its own table of small handlers; messages common to all roles (term checks,
 votes, elections) are handled in `step()` itself.
 """
@@ -10,10 +12,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from enum import Enum
 
 from .config import Config, ReadOnlyOption
-from .errors import Compacted, ProposalDropped, SnapshotTemporarilyUnavailable
+from .errors import Compacted, ProposalDropped, RaftError, SnapshotTemporarilyUnavailable
 from .log import RaftLog
 from .read_only import ReadOnly
 from .storage import Storage
@@ -38,7 +41,8 @@ from .types import MessageType as MT
 CAMPAIGN_TRANSFER = b"CampaignTransfer"
 """Context of a vote request caused by a leader transfer: it bypasses leases."""
 
-Handler = Callable[[Message], None]
+Handler = Callable[[Message], RaftError | None]
+"""A role's handler of one message type; an input it refuses is returned."""
 
 
 class Campaign(Enum):
@@ -357,20 +361,22 @@ class Raft:
 
     # -- step: what every role does ----------------------------------------------
 
-    def step(self, m: Message) -> None:
+    def step(self, m: Message) -> RaftError | None:
+        """Take one input; returns the error if it was refused (nothing changed)."""
         if m.term > self.term:
             if not self._step_higher_term(m):
-                return
+                return None
         elif m.term and m.term < self.term:
             self._step_lower_term(m)
-            return
+            return None
         t = m.type
         if t == MT.HUP:
             self._hup(Campaign.PRE_ELECTION if self.pre_vote else Campaign.ELECTION)
         elif t == MT.VOTE or t == MT.PRE_VOTE:
             self._handle_vote_request(m)
         else:
-            self._step(m)
+            return self._step(m)
+        return None
 
     def _step_higher_term(self, m: Message) -> bool:
         """React to a message of a newer term; False if it must be ignored."""
@@ -464,14 +470,13 @@ class Raft:
 
     # -- candidate ---------------------------------------------------------------
 
-    def _step_candidate(self, m: Message) -> None:
+    def _step_candidate(self, m: Message) -> RaftError | None:
         handler = self._candidate_handlers.get(m.type)
-        if handler is not None:
-            handler(m)
+        return None if handler is None else handler(m)
 
-    def _candidate_hears_leader(self, m: Message) -> None:
+    def _candidate_hears_leader(self, m: Message) -> RaftError | None:
         self.become_follower(m.term, m.frm)
-        self._step_follower(m)
+        return self._step_follower(m)
 
     def _candidate_vote_response(self, m: Message) -> None:
         expected = MT.PRE_VOTE_RESP if self.state == StateType.PRE_CANDIDATE else MT.VOTE_RESP
@@ -489,29 +494,27 @@ class Raft:
             # stays in the term it started.
             self.become_follower(self.term, NONE)
 
-    def _drop_proposal(self, m: Message) -> None:
-        raise ProposalDropped(f"{self.id} is a {self.state.name.lower()}: no leader to propose to")
+    def _drop_proposal(self, m: Message) -> RaftError:
+        return ProposalDropped(f"{self.id} is a {self.state.name.lower()}: no leader to propose to")
 
     # -- follower ----------------------------------------------------------------
 
-    def _step_follower(self, m: Message) -> None:
+    def _step_follower(self, m: Message) -> RaftError | None:
         handler = self._follower_handlers.get(m.type)
-        if handler is not None:
-            handler(m)
+        return None if handler is None else handler(m)
 
-    def _follower_propose(self, m: Message) -> None:
+    def _follower_propose(self, m: Message) -> RaftError | None:
         if self.lead == NONE:
-            raise ProposalDropped(f"{self.id} knows no leader at term {self.term}")
+            return ProposalDropped(f"{self.id} knows no leader at term {self.term}")
         if self.disable_proposal_forwarding:
-            raise ProposalDropped(f"{self.id} is not the leader and does not forward")
-        m.to = self.lead
-        self._send(m)
+            return ProposalDropped(f"{self.id} is not the leader and does not forward")
+        self._forward_to_leader(m)
+        return None
 
     def _forward_to_leader(self, m: Message) -> None:
-        if self.lead == NONE:
-            return
-        m.to = self.lead
-        self._send(m)
+        """Send a copy of `m` to the leader (the caller's message stays as it was)."""
+        if self.lead != NONE:
+            self._send(replace(m, to=self.lead))
 
     def _follower_hears_leader(self, m: Message) -> None:
         self.election_elapsed = 0
@@ -571,10 +574,9 @@ class Raft:
 
     # -- leader ------------------------------------------------------------------
 
-    def _step_leader(self, m: Message) -> None:
+    def _step_leader(self, m: Message) -> RaftError | None:
         handler = self._leader_handlers.get(m.type)
-        if handler is not None:
-            handler(m)
+        return None if handler is None else handler(m)
 
     def _leader_check_quorum(self, m: Message) -> None:
         own = self.prs.progress.get(self.id)
@@ -586,17 +588,17 @@ class Raft:
             if node_id != self.id:
                 pr.recent_active = False
 
-    def _leader_propose(self, m: Message) -> None:
+    def _leader_propose(self, m: Message) -> RaftError | None:
         if not m.entries:
             raise ValueError("proposal with no entries")
         if self.id not in self.prs.progress:
-            raise ProposalDropped(f"{self.id} was removed from the configuration")
+            return ProposalDropped(f"{self.id} was removed from the configuration")
         if self.lead_transferee != NONE:
-            raise ProposalDropped(f"leadership is being transferred to {self.lead_transferee}")
+            return ProposalDropped(f"leadership is being transferred to {self.lead_transferee}")
         ents = list(m.entries)
         size = sum(len(e.data) for e in ents)
         if self.uncommitted_size and self.uncommitted_size + size > self.max_uncommitted_size:
-            raise ProposalDropped(
+            return ProposalDropped(
                 f"{self.uncommitted_size} bytes are waiting to commit (limit "
                 f"{self.max_uncommitted_size})"
             )
@@ -610,6 +612,7 @@ class Raft:
                     self.pending_conf_index = self.raft_log.last_index() + i + 1
         self._append_entries(ents)
         self._bcast_append()
+        return None
 
     def _leader_read_index(self, m: Message) -> None:
         if self.prs.is_singleton():

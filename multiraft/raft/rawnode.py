@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from .config import Config
-from .errors import StepLocalMessage, StepPeerNotFound
+from .errors import RaftError, StepLocalMessage, StepPeerNotFound
 from .raft import Raft
 from .storage import Storage
 from .tracker import Progress
 from .types import (
-    EMPTY_HARD_STATE,
-    EMPTY_SNAPSHOT,
     LOCAL_MESSAGES,
     RESPONSE_MESSAGES,
     ConfChange,
@@ -31,6 +29,7 @@ from .types import (
     ReadState,
     Snapshot,
     SoftState,
+    StateType,
 )
 
 
@@ -45,6 +44,9 @@ class SnapshotStatus(IntEnum):
 class Ready:
     """Everything the application must do after one round of input.
 
+    A field that did not change is None (`soft_state`, `hard_state`,
+    `snapshot`) or empty (the lists).
+
     Order: persist `snapshot`, `entries` and `hard_state` (fsync if
     `must_sync`) before sending `messages`; apply `committed_entries` after
     the entries they may overlap with are persisted. One exception, as in
@@ -54,23 +56,41 @@ class Ready:
     """
 
     soft_state: SoftState | None = None
-    hard_state: HardState = EMPTY_HARD_STATE
+    hard_state: HardState | None = None
     read_states: list[ReadState] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
-    snapshot: Snapshot = EMPTY_SNAPSHOT
+    snapshot: Snapshot | None = None
     committed_entries: list[Entry] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     must_sync: bool = False
 
 
 @dataclass(slots=True)
-class Status:
+class BasicStatus:
+    """What an application may read of a node at any time, cheaply."""
+
     id: int
     hard_state: HardState
     soft_state: SoftState
     applied: int
-    progress: dict[int, Progress]
+    last_index: int
+    """The index of the last entry in the log (a proposal just made has it)."""
+    pending_conf_index: int
+    """Index of the latest membership change proposed while leader: a new one
+    waits until `applied` reaches it."""
     lead_transferee: int
+
+    @property
+    def is_leader(self) -> bool:
+        return self.soft_state.raft_state == StateType.LEADER
+
+
+@dataclass(slots=True)
+class Status(BasicStatus):
+    """`BasicStatus`, the configuration, and on a leader its followers' progress."""
+
+    conf_state: ConfState
+    progress: dict[int, Progress]
 
 
 class RawNode:
@@ -87,30 +107,31 @@ class RawNode:
     def campaign(self) -> None:
         self.raft.step(Message(MessageType.HUP, frm=self.raft.id))
 
-    def propose(self, data: bytes) -> None:
-        """Propose `data` for the log; raises ProposalDropped when it cannot."""
-        self._propose(Entry(0, 0, EntryType.NORMAL, data))
+    def propose(self, data: bytes) -> RaftError | None:
+        """Propose `data` for the log; returns ProposalDropped when it cannot."""
+        return self.propose_batch([data])
 
-    def propose_batch(self, datas: list[bytes]) -> None:
+    def propose_batch(self, datas: list[bytes]) -> RaftError | None:
         """Propose several entries at once: one append, one MsgApp per follower."""
+        return self._propose([Entry(0, 0, EntryType.NORMAL, d) for d in datas])
+
+    def propose_conf_change(self, cc: ConfChange) -> RaftError | None:
+        return self._propose([Entry(0, 0, EntryType.CONF_CHANGE, cc.encode())])
+
+    def _propose(self, entries: list[Entry]) -> RaftError | None:
         r = self.raft
-        ents = [Entry(0, 0, EntryType.NORMAL, d) for d in datas]
-        r.step(Message(MessageType.PROP, frm=r.id, entries=ents))
+        return r.step(Message(MessageType.PROP, frm=r.id, entries=entries))
 
-    def propose_conf_change(self, cc: ConfChange) -> None:
-        self._propose(Entry(0, 0, EntryType.CONF_CHANGE, cc.encode()))
-
-    def _propose(self, entry: Entry) -> None:
-        r = self.raft
-        r.step(Message(MessageType.PROP, frm=r.id, entries=[entry]))
-
-    def step(self, m: Message) -> None:
-        """Feed one message received from another node."""
+    def step(self, m: Message) -> RaftError | None:
+        """Feed one message received from another node. What cannot be taken
+        (a local message type from the network, a response from a node not in
+        the configuration, a proposal with no leader to go to) is returned as
+        an error and changes nothing: the caller may log it or ignore it."""
         if m.type in LOCAL_MESSAGES:
-            raise StepLocalMessage(f"cannot step local message {m.type.name}")
+            return StepLocalMessage(f"cannot step local message {m.type.name}")
         if m.type in RESPONSE_MESSAGES and m.frm not in self.raft.prs.progress:
-            raise StepPeerNotFound(f"{m.type.name} from unknown node {m.frm}")
-        self.raft.step(m)
+            return StepPeerNotFound(f"{m.type.name} from unknown node {m.frm}")
+        return self.raft.step(m)
 
     def read_index(self, ctx: bytes) -> None:
         """Ask for a linearizable read point; a ReadState with `ctx` follows."""
@@ -161,8 +182,7 @@ class RawNode:
         hs = r.hard_state()
         if hs != self._prev_hard_state:
             rd.hard_state = hs
-        if log.unstable.snapshot is not None:
-            rd.snapshot = log.unstable.snapshot
+        rd.snapshot = log.unstable.snapshot
         prev = self._prev_hard_state
         rd.must_sync = bool(rd.entries) or hs.vote != prev.vote or hs.term != prev.term
         return rd
@@ -171,28 +191,49 @@ class RawNode:
         """The application has persisted, sent and applied `rd`."""
         r = self.raft
         log = r.raft_log
-        if not rd.hard_state.is_empty():
+        if rd.hard_state is not None:
             self._prev_hard_state = rd.hard_state
         if rd.committed_entries:
             log.applied_to(rd.committed_entries[-1].index)
             r.reduce_uncommitted_size(rd.committed_entries)
-        elif not rd.snapshot.is_empty():
+        elif rd.snapshot is not None:
             log.applied_to(rd.snapshot.metadata.index)
         if rd.entries:
             last = rd.entries[-1]
             log.stable_to(last.index, last.term)
-        if not rd.snapshot.is_empty():
+        if rd.snapshot is not None:
             log.stable_snap_to(rd.snapshot.metadata.index)
         r.on_persisted()
 
-    def status(self) -> Status:
+    def basic_status(self) -> BasicStatus:
         r = self.raft
-        progress = dict(r.prs.progress) if r.state == r.state.LEADER else {}
-        return Status(
+        return BasicStatus(
             r.id,
             r.hard_state(),
             r.soft_state(),
             r.raft_log.applied,
-            progress,
+            r.raft_log.last_index(),
+            r.pending_conf_index,
             r.lead_transferee,
         )
+
+    def status(self) -> Status:
+        r = self.raft
+        b = self.basic_status()
+        progress = dict(r.prs.progress) if r.state == StateType.LEADER else {}
+        return Status(
+            b.id,
+            b.hard_state,
+            b.soft_state,
+            b.applied,
+            b.last_index,
+            b.pending_conf_index,
+            b.lead_transferee,
+            r.prs.conf_state(),
+            progress,
+        )
+
+    def pending_snapshot(self) -> Snapshot | None:
+        """A snapshot stepped in and accepted that no Ready has handed out yet
+        (None if the last one offered brought nothing new)."""
+        return self.raft.raft_log.unstable.snapshot

@@ -100,8 +100,10 @@ class MemoryStorage:
         self.hard_state = hs
 
     def apply_snapshot(self, snap: Snapshot) -> None:
-        """Replace the whole log with `snap`."""
-        if self._snapshot.metadata.index >= snap.metadata.index:
+        """Replace the whole log with `snap`. A snapshot at index 0 (a
+        membership and no data, as a new group starts) is taken only while
+        the log is empty."""
+        if self._is_out_of_date(snap.metadata.index):
             raise SnapshotOutOfDate(
                 f"snapshot {snap.metadata.index} <= current {self._snapshot.metadata.index}"
             )
@@ -110,13 +112,19 @@ class MemoryStorage:
 
     def create_snapshot(self, i: int, conf_state: ConfState | None, data: bytes) -> Snapshot:
         """Record a snapshot at applied index i (the log is not compacted)."""
-        if i <= self._snapshot.metadata.index:
+        if self._is_out_of_date(i):
             raise SnapshotOutOfDate(f"snapshot {i} <= current {self._snapshot.metadata.index}")
         if i > self.last_index():
             raise Unavailable(f"snapshot {i} is out of bound {self.last_index()}")
         cs = conf_state if conf_state is not None else self._snapshot.metadata.conf_state
         self._snapshot = Snapshot(data, SnapshotMetadata(cs, i, self.term(i)))
         return self._snapshot
+
+    def _is_out_of_date(self, i: int) -> bool:
+        current = self._snapshot.metadata.index
+        if i == current == 0:
+            return self.last_index() != 0
+        return i <= current
 
     def compact(self, compact_index: int) -> None:
         """Discard entries up to compact_index, keeping its term as the dummy."""

@@ -293,6 +293,14 @@ class Message:
             ctx,
         )
 
+    def encode(self) -> bytes:
+        """This message as bytes (msgpack of `to_wire`), as `ConfChange.encode`."""
+        return msgpack.packb(self.to_wire())
+
+    @staticmethod
+    def decode(data: bytes) -> Message:
+        return Message.from_wire(msgpack.unpackb(data))
+
 
 @dataclass(slots=True, frozen=True)
 class ReadState:

@@ -160,7 +160,7 @@ class Applier:
         peer.size = RegionSize()
         # Raft's configuration, not storage's: a membership change applied
         # earlier in this batch is not committed to storage yet.
-        conf_state = peer.raw_node.raft.prs.conf_state()
+        conf_state = peer.raw_node.status().conf_state
         peer.storage.set_region(self.batch, region_state(left, conf_state))
         storage = PeerStorage(self.engine, right.id)
         bootstrap_region(self.batch, storage, right)

@@ -71,8 +71,8 @@ def next_step(peer: Peer, store_id: int, change: str, new_peer_id: Callable[[], 
     region = peer.region
     if goal_reached(region, store_id, change):
         return Done()
-    raft = peer.raw_node.raft
-    if raft.pending_conf_index > raft.raft_log.applied:
+    st = peer.raw_node.basic_status()
+    if st.pending_conf_index > st.applied:
         return Wait(f"region {region.id} has a membership change in flight")
     conf_ver = region.epoch.conf_ver
     meta = region.peer_on(store_id)
@@ -93,19 +93,18 @@ def next_step(peer: Peer, store_id: int, change: str, new_peer_id: Callable[[], 
 
 
 def caught_up(peer: Peer, peer_id: int) -> bool:
-    pr = peer.raw_node.raft.prs.progress.get(peer_id)
-    last = peer.raw_node.raft.raft_log.last_index()
-    return pr is not None and pr.match + CATCH_UP_SLACK >= last
+    st = peer.raw_node.status()
+    pr = st.progress.get(peer_id)
+    return pr is not None and pr.match + CATCH_UP_SLACK >= st.last_index
 
 
 def best_successor(peer: Peer) -> int | None:
     """The other voter with the longest log among those heard from lately
     (CheckQuorum's `recent_active`): it takes over leadership fastest, and
     a transfer to a dead one would only stall the region."""
-    prs = peer.raw_node.raft.prs
     others = [
         (pr.match, pid)
-        for pid, pr in prs.progress.items()
+        for pid, pr in peer.raw_node.status().progress.items()
         if pid != peer.peer_id and not pr.is_learner and pr.recent_active
     ]
     return max(others)[1] if others else None

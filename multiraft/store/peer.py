@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol.region import Region
-from ..raft import ConfChange, Config, ProposalDropped, RawNode, StateType
+from ..raft import ConfChange, Config, RawNode
 from ..storage.peer_storage import PeerStorage
 from .commands import WriteCommand, encode_writes, err
 from .session import SessionTable
@@ -107,10 +107,10 @@ class Peer:
     # -- who leads ---------------------------------------------------------
 
     def is_leader(self) -> bool:
-        return self.raw_node.raft.state == StateType.LEADER
+        return self.raw_node.basic_status().is_leader
 
     def leader_store(self) -> int | None:
-        lead = self.raw_node.raft.lead
+        lead = self.raw_node.basic_status().soft_state.lead
         meta = self.region.peer_by_id(lead) if lead else None
         return meta.store_id if meta else None
 
@@ -147,16 +147,15 @@ class Peer:
         self._propose(cc, [handle] if handle else [], reply)
 
     def _propose(self, data: bytes | ConfChange, handles: list[Handle], reply: Any) -> None:
-        try:
-            if isinstance(data, ConfChange):
-                self.raw_node.propose_conf_change(data)
-            else:
-                self.raw_node.propose(data)
-        except ProposalDropped as e:
-            self._refuse(handles, reply, str(e))
+        if isinstance(data, ConfChange):
+            dropped = self.raw_node.propose_conf_change(data)
+        else:
+            dropped = self.raw_node.propose(data)
+        if dropped is not None:
+            self._refuse(handles, reply, str(dropped))
             return
-        raft = self.raw_node.raft
-        self.proposals.append((raft.raft_log.last_index(), raft.term, handles))
+        st = self.raw_node.basic_status()
+        self.proposals.append((st.last_index, st.hard_state.term, handles))
 
     def _refuse(self, handles: list[Handle], reply: Any, why: str) -> None:
         detail = {"leader": self.leader_store(), "region": self.region.to_wire()}

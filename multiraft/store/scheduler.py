@@ -61,7 +61,7 @@ class Scheduler:
         for peer in store.peers.values():
             if (
                 not peer.is_leader()
-                or peer.raw_node.raft.lead_transferee
+                or peer.raw_node.basic_status().lead_transferee
                 or store.replicas.busy(peer.region)
             ):
                 continue

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..raft import RaftError, SnapshotStatus
+from ..raft import SnapshotStatus
 from ..raft.types import Message, Snapshot
 from ..storage import ingest
 from ..storage.snapshot import SnapshotHeader
@@ -85,11 +85,10 @@ class SnapshotStreams:
             ingest.remove_file(r.path)
             return
         store.touch(peer)
-        try:
-            peer.raw_node.step(m)
-        except RaftError as e:
-            log.warning("region %d: bad snapshot message: %s", r.item.region_id, e)
-        if peer.raw_node.raft.raft_log.unstable.snapshot is not m.snapshot:
+        refused = peer.raw_node.step(m)
+        if refused is not None:
+            log.warning("region %d: bad snapshot message: %s", r.item.region_id, refused)
+        if peer.raw_node.pending_snapshot() is not m.snapshot:
             ingest.remove_file(r.path)  # stale or not needed: Raft ignored it
 
     # -- installing --------------------------------------------------------

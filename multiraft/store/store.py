@@ -33,7 +33,7 @@ import msgpack
 from ..protocol import wire
 from ..protocol.region import Region
 from ..protocol.router import RegionRouter
-from ..raft import MessageType, RaftError, Ready, StateType
+from ..raft import MessageType, Ready, StateType
 from ..storage import ingest, kv
 from ..storage.engine import WriteBatch
 from ..storage.peer_storage import PeerStorage
@@ -85,7 +85,7 @@ def leader_sends_early(peer: Peer, rd: Ready) -> tuple[list, list]:
     only once persisted, and a crash before that leaves it unable to lead
     that term again. Everything else (responses, votes) waits for the fsync."""
     hs, durable = rd.hard_state, peer.storage.hard_state
-    term_durable = hs.is_empty() or (hs.term, hs.vote) == (durable.term, durable.vote)
+    term_durable = hs is None or (hs.term, hs.vote) == (durable.term, durable.vote)
     if not (term_durable and peer.is_leader()):
         return [], rd.messages
     early, late = [], []
@@ -284,7 +284,7 @@ class Store:
         messages, no Ready), so the other regions keep going."""
         rest = []
         for peer, rd in readies:
-            if rd.snapshot.is_empty():
+            if rd.snapshot is None:
                 rest.append((peer, rd))
             else:
                 install = self.snapshots.start_install(peer, rd.snapshot)
@@ -310,7 +310,7 @@ class Store:
         applier = Applier(self.engine, batch, self._reply)
         installed = []
         for peer, rd in readies:
-            if not rd.snapshot.is_empty():
+            if rd.snapshot is not None:
                 # Its data is in (`_continue_installs`); the Raft state and
                 # the entries after the snapshot go in this batch.
                 header = snapshot_headers[peer.region.id]
@@ -319,7 +319,7 @@ class Store:
                 peer.region = Region.from_wire(msgpack.unpackb(header.descriptor))
                 self.router.update(peer.region)
             peer.storage.append(batch, rd.entries)
-            if not rd.hard_state.is_empty():
+            if rd.hard_state is not None:
                 peer.storage.set_hard_state(batch, rd.hard_state)
             applier.apply(peer, rd.committed_entries)
             if peer not in applier.removed:
@@ -335,7 +335,7 @@ class Store:
             self.snapshots.installed(header)
         self._send([(peer, msgs) for (peer, _), (_, msgs) in zip(readies, early, strict=True)])
         for peer, rd in readies:
-            if not rd.snapshot.is_empty():
+            if rd.snapshot is not None:
                 peer.sessions = load_sessions(self.engine, peer.region.id)
                 peer.size = RegionSize()
                 peer.forget_proposals_upto(rd.snapshot.metadata.index)
@@ -477,11 +477,13 @@ class Store:
                 log.debug("no peer for region %d message to %d", item.region_id, item.message.to)
                 continue
             self.touch(peer)
-            try:
-                peer.raw_node.step(item.message)
-            except RaftError as e:
-                log.warning(
-                    "region %d: bad message from store %d: %s", item.region_id, batch.from_store, e
+            refused = peer.raw_node.step(item.message)
+            if refused is not None:
+                log.debug(
+                    "region %d: message from store %d not taken: %s",
+                    item.region_id,
+                    batch.from_store,
+                    refused,
                 )
 
     def maybe_create_peer(self, item: codec.RaftItem) -> Peer | None:

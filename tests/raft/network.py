@@ -32,14 +32,12 @@ from multiraft.raft import (
     MemoryStorage,
     Message,
     MessageType,
-    ProposalDropped,
     RawNode,
     ReadState,
     Snapshot,
     SnapshotMetadata,
     SnapshotStatus,
     StateType,
-    StepPeerNotFound,
 )
 
 MessageFilter = Callable[[Message], bool]
@@ -225,18 +223,10 @@ class Network:
 
     def propose(self, node_id: int, data: bytes) -> bool:
         """Propose at a node; False if the proposal was dropped at once."""
-        try:
-            self.raw(node_id).propose(data)
-        except ProposalDropped:
-            return False
-        return True
+        return self.raw(node_id).propose(data) is None
 
     def propose_conf_change(self, node_id: int, cc: ConfChange) -> bool:
-        try:
-            self.raw(node_id).propose_conf_change(cc)
-        except ProposalDropped:
-            return False
-        return True
+        return self.raw(node_id).propose_conf_change(cc) is None
 
     def campaign(self, node_id: int) -> None:
         self.raw(node_id).campaign()
@@ -346,10 +336,9 @@ class Network:
             if m.type == MessageType.SNAP:
                 self._report_snapshot(m, SnapshotStatus.FAILURE)
             return
-        try:
-            dest.raw.step(m)
-        except (ProposalDropped, StepPeerNotFound):
-            pass  # a forwarded proposal hit a node without leader; a stale response
+        # A forwarded proposal may hit a node without a leader, a response
+        # may be stale: both come back as errors, which the network ignores.
+        dest.raw.step(m)
         if m.type == MessageType.SNAP:
             self._report_snapshot(m, SnapshotStatus.FINISH)
 
@@ -392,11 +381,11 @@ class Network:
         if raw is None or not raw.has_ready():
             return False
         rd = raw.ready()
-        if not rd.snapshot.is_empty():
+        if rd.snapshot is not None:
             n.storage.apply_snapshot(rd.snapshot)
             n.sm = StateMachine.from_snapshot(rd.snapshot)
         n.storage.append(rd.entries)
-        if not rd.hard_state.is_empty():
+        if rd.hard_state is not None:
             n.storage.set_hard_state(rd.hard_state)
         n.read_states.extend(rd.read_states)
         self.send(rd.messages)

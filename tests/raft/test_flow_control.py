@@ -143,7 +143,7 @@ def test_committed_entries_per_ready_are_bounded() -> None:
                 return
             rd = raw.ready()
             storage.append(rd.entries)
-            if not rd.hard_state.is_empty():
+            if rd.hard_state is not None:
                 storage.set_hard_state(rd.hard_state)
             sizes.append(sum(e.size() for e in rd.committed_entries))
             assert len(rd.committed_entries) <= 1 or sizes[-1] <= 50

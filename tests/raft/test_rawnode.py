@@ -40,10 +40,10 @@ def new_node(node_id=1, voters=(1,), learners=(), storage=None, **cfg):
 
 
 def persist(s, rd):
-    if not rd.snapshot.is_empty():
+    if rd.snapshot is not None:
         s.apply_snapshot(rd.snapshot)
     s.append(rd.entries)
-    if not rd.hard_state.is_empty():
+    if rd.hard_state is not None:
         s.set_hard_state(rd.hard_state)
 
 
@@ -142,7 +142,7 @@ def test_single_node_campaign_propose_commit():
     n.propose(b"x")
     assert n.has_ready()
     rd = n.ready()
-    assert rd.hard_state.is_empty()  # unchanged HardState is not handed out
+    assert rd.hard_state is None  # unchanged HardState is not handed out
     assert rd.entries == [Entry(1, 2, EntryType.NORMAL, b"x")]
     assert rd.committed_entries == []
     assert rd.must_sync
@@ -297,8 +297,7 @@ def test_election_timeout_starts_campaign():
 @pytest.mark.parametrize("t", [MT.HUP, MT.BEAT, MT.UNREACHABLE, MT.SNAP_STATUS, MT.CHECK_QUORUM])
 def test_step_rejects_local_messages(t):
     n, _ = single_leader()
-    with pytest.raises(StepLocalMessage):
-        n.step(Message(t, to=1, frm=1, term=1))
+    assert isinstance(n.step(Message(t, to=1, frm=1, term=1)), StepLocalMessage)
     assert not n.has_ready()
 
 
@@ -308,8 +307,7 @@ def test_step_rejects_local_messages(t):
 )
 def test_step_rejects_responses_from_unknown_peers(t):
     n, _ = single_leader()
-    with pytest.raises(StepPeerNotFound):
-        n.step(Message(t, to=1, frm=9, term=1))
+    assert isinstance(n.step(Message(t, to=1, frm=9, term=1)), StepPeerNotFound)
     assert not n.has_ready()
 
 
@@ -334,8 +332,7 @@ def test_step_ignores_stale_term():
 
 def test_propose_without_leader_is_dropped():
     n, _ = new_node(1, voters=(1, 2, 3))
-    with pytest.raises(ProposalDropped):
-        n.propose(b"x")
+    assert isinstance(n.propose(b"x"), ProposalDropped)
     assert not n.has_ready()
 
 
@@ -343,10 +340,8 @@ def test_propose_as_candidate_is_dropped():
     n, _ = new_node(1, voters=(1, 2, 3))
     n.campaign()
     assert n.status().soft_state.raft_state == CANDIDATE
-    with pytest.raises(ProposalDropped):
-        n.propose(b"x")
-    with pytest.raises(ProposalDropped):
-        n.propose_conf_change(ConfChange(ConfChangeType.ADD_NODE, 4))
+    assert isinstance(n.propose(b"x"), ProposalDropped)
+    assert isinstance(n.propose_conf_change(ConfChange(ConfChangeType.ADD_NODE, 4)), ProposalDropped)
 
 
 def test_follower_forwards_proposals_to_leader():
@@ -365,8 +360,7 @@ def test_follower_forwards_proposals_to_leader():
 def test_follower_without_forwarding_drops_proposals():
     c = Cluster(3, disable_proposal_forwarding=True)
     c.elect(1)
-    with pytest.raises(ProposalDropped):
-        c.nodes[2].propose(b"x")
+    assert isinstance(c.nodes[2].propose(b"x"), ProposalDropped)
     assert not c.nodes[2].has_ready()
 
 
@@ -389,8 +383,7 @@ def test_leader_transfer_blocks_proposals():
     c.settle()  # node 3 is now behind
     leader.transfer_leader(3)
     assert leader.status().lead_transferee == 3
-    with pytest.raises(ProposalDropped):
-        leader.propose(b"b")
+    assert isinstance(leader.propose(b"b"), ProposalDropped)
     c.cut.clear()
     leader.tick()  # a heartbeat round lets node 3 catch up, then it gets TimeoutNow
     c.settle()
@@ -516,7 +509,7 @@ def test_restart_with_applied(applied, want):
     assert n.has_ready() is bool(want)
     rd = n.ready()
     assert [e.data for e in rd.committed_entries] == want
-    assert rd.hard_state.is_empty()  # nothing new to persist
+    assert rd.hard_state is None  # nothing new to persist
     assert rd.entries == []
     assert not rd.must_sync
 
@@ -780,7 +773,7 @@ def test_snapshot_for_other_configuration_is_ignored():
     n, _ = new_node(2, voters=(1, 2, 3))
     n.step(snap_message(voters=(1, 3)))
     rd = n.ready()
-    assert rd.snapshot.is_empty()
+    assert rd.snapshot is None
     assert [(m.type, m.index) for m in rd.messages] == [(MT.APP_RESP, 0)]
 
 
@@ -790,7 +783,7 @@ def test_snapshot_of_entries_we_have_only_commits():
     handle(n, s)
     n.step(snap_message(index=4))
     rd = n.ready()
-    assert rd.snapshot.is_empty()
+    assert rd.snapshot is None
     assert rd.hard_state.commit == 4
     assert [(m.type, m.index) for m in rd.messages] == [(MT.APP_RESP, 4)]
     n.step(snap_message(index=3))  # older than the commit: ignored
@@ -850,8 +843,7 @@ def test_propose_batch_empty_is_rejected():
 
 def test_propose_batch_without_leader_is_dropped():
     n, _ = new_node(1, voters=(1, 2, 3))
-    with pytest.raises(ProposalDropped):
-        n.propose_batch([b"a"])
+    assert isinstance(n.propose_batch([b"a"]), ProposalDropped)
 
 
 def test_lease_based_read_index():
@@ -964,7 +956,7 @@ def test_check_quorum_step_down_is_reported_as_soft_state():
     assert leader.has_ready()
     rd = leader.ready()
     assert rd.soft_state == SoftState(NONE, FOLLOWER)
-    assert rd.hard_state.is_empty()
+    assert rd.hard_state is None
     assert rd.messages == [] and rd.entries == [] and not rd.must_sync
     assert not leader.has_ready()
 
@@ -982,7 +974,7 @@ def _drain(node: RawNode, storage: MemoryStorage) -> list:
     while node.has_ready():
         rd = node.ready()
         storage.append(rd.entries)
-        if not rd.hard_state.is_empty():
+        if rd.hard_state is not None:
             storage.set_hard_state(rd.hard_state)
         committed.extend(rd.committed_entries)
         node.advance(rd)
@@ -992,8 +984,8 @@ def _drain(node: RawNode, storage: MemoryStorage) -> list:
 def test_max_uncommitted_entries_size_drops_proposals_until_commit():
     node, storage = _single_leader(max_uncommitted_entries_size=10)
     node.propose(b"x" * 8)
-    with pytest.raises(ProposalDropped):
-        node.propose(b"y" * 8)  # 16 bytes would be waiting
+    # 16 bytes would be waiting:
+    assert isinstance(node.propose(b"y" * 8), ProposalDropped)
     assert [e.data for e in _drain(node, storage)] == [b"x" * 8]
     node.propose(b"z" * 8)  # committed entries no longer count
     assert [e.data for e in _drain(node, storage)] == [b"z" * 8]
@@ -1027,3 +1019,40 @@ def test_enum_numbers_match_etcd_raft():
     assert [ConfChangeType.ADD_NODE, ConfChangeType.ADD_LEARNER_NODE] == [0, 3]
     assert [SnapshotStatus.FINISH, SnapshotStatus.FAILURE] == [1, 2]
     assert [StateType.FOLLOWER, StateType.PRE_CANDIDATE] == [0, 3]
+
+
+def test_pending_snapshot_names_an_accepted_snapshot_until_a_ready_hands_it_out():
+    n, s = new_node(2, voters=(1, 2, 3))
+    offered = snap_message()
+    n.step(offered)
+    assert n.pending_snapshot() is offered.snapshot
+    rd = n.ready()
+    persist(s, rd)
+    n.advance(rd)
+    assert n.pending_snapshot() is None
+    n.step(snap_message(voters=(1, 3)))  # not for this configuration: not taken
+    assert n.pending_snapshot() is None
+
+
+def test_an_unchanged_ready_field_is_none_or_empty():
+    n, s = single_leader()
+    n.propose(b"x")
+    rd = n.ready()
+    assert rd.soft_state is None and rd.snapshot is None
+    assert rd.entries and rd.hard_state is None  # the commit moves only once persisted
+    persist(s, rd)
+    n.advance(rd)
+    rd = n.ready()
+    assert rd.hard_state is not None and rd.hard_state.commit == rd.committed_entries[-1].index
+
+
+def test_basic_status_is_what_the_store_reads():
+    n, _ = single_leader()
+    st = n.basic_status()
+    assert st.is_leader and st.soft_state == SoftState(1, LEADER)
+    assert st.last_index == st.applied == st.hard_state.commit == 1
+    assert st.pending_conf_index == 0 and st.lead_transferee == NONE
+    n.propose_conf_change(ConfChange(ConfChangeType.ADD_LEARNER_NODE, 2))
+    assert n.basic_status().pending_conf_index == n.basic_status().last_index == 2
+    full = n.status()
+    assert full.conf_state == ConfState((1,), ()) and set(full.progress) == {1}

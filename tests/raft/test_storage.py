@@ -249,6 +249,18 @@ def test_apply_snapshot_out_of_date(index):
     assert s.snapshot().metadata.index == 4
 
 
-def test_apply_empty_snapshot_to_new_storage_is_out_of_date():
+def test_a_snapshot_at_index_0_sets_the_membership_of_an_empty_log():
+    s = MemoryStorage()
+    s.apply_snapshot(snap(0, 0, CS, b""))
+    assert s.initial_state()[1] == CS and s.last_index() == 0
+    created = MemoryStorage().create_snapshot(0, CS, b"")
+    assert created.metadata.index == 0 and created.metadata.conf_state == CS
+
+
+def test_a_snapshot_at_index_0_is_out_of_date_once_the_log_has_entries():
+    s = MemoryStorage()
+    s.append([Entry(1, 1)])
     with pytest.raises(SnapshotOutOfDate):
-        MemoryStorage().apply_snapshot(Snapshot())
+        s.apply_snapshot(snap(0, 0, CS, b""))
+    with pytest.raises(SnapshotOutOfDate):
+        s.create_snapshot(0, CS, b"")
