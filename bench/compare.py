@@ -343,8 +343,9 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
                     "max_ms", "errors"])  # fmt: skip
         for r in rows:
             lat = r["latency_ms"]
-            w.writerow([r["system"], r["clients"], r["ops"], r["ops_per_sec"], lat["p50"],
-                        lat["p99"], lat["p999"], lat["max"], sum(r["errors"].values())])  # fmt: skip
+            latencies = [lat["p50"], lat["p99"], lat["p999"], lat["max"]]
+            errors = sum(r["errors"].values())
+            w.writerow([r["system"], r["clients"], r["ops"], r["ops_per_sec"], *latencies, errors])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -81,9 +81,8 @@ def main() -> None:
         )
         print(f"restart -> data installed: {elapsed:.1f} s")
         if len(stamps) >= 2:
-            print(
-                f"install, spread over loop turns: {seconds(stamps[-1][0]) - seconds(stamps[0][0]):.1f} s"
-            )
+            spread = seconds(stamps[-1][0]) - seconds(stamps[0][0])
+            print(f"install, spread over loop turns: {spread:.1f} s")
         for sid in sorted(peak):
             growth = (peak[sid] - base[sid]) / 1e6
             print(f"store {sid}: RssAnon {base[sid] / 1e6:.1f} MB, peak growth {growth:.1f} MB")

@@ -2,13 +2,25 @@
 
 `Timeout` is the only error whose operation may or may not have taken
 effect; every other error means it did not.
+
+The same classes are what a store answers with: an error travels as its
+class name, its message and its `detail` (what a client needs to retry:
+the leader's store, the region's current descriptor; see
+`multiraft.protocol.wire`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MultiraftError(Exception):
     """Base class of every error multiraft raises to users."""
+
+    def __init__(self, message: str = "", detail: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.detail: dict[str, Any] = detail or {}
+        """Wire-ready hints for a retry, e.g. {"region": descriptor}."""
 
 
 class Timeout(MultiraftError):
@@ -27,8 +39,13 @@ class RegionError(MultiraftError):
 class NotLeader(RegionError):
     """The store does not lead the region; `leader_store_id` may name who does."""
 
-    def __init__(self, message: str, leader_store_id: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str = "",
+        leader_store_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, {**(detail or {}), "leader": leader_store_id})
         self.leader_store_id = leader_store_id
 
 

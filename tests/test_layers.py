@@ -76,3 +76,23 @@ def test_importing_the_client_loads_neither_lmdb_nor_the_raft_core() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_store_modules_import_each_other_without_a_circle() -> None:
+    graph = {
+        module: {i for i in imports if i in modules}
+        for modules in [modules_under("multiraft.store")]
+        for module, imports in modules.items()
+    }
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        assert module not in path, " -> ".join([*path, module])
+        if module in done:
+            return
+        for dep in graph[module]:
+            visit(dep, [*path, module])
+        done.add(module)
+
+    for module in graph:
+        visit(module, [])

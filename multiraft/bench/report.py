@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 PLAIN_EVERY = 2.0
@@ -25,7 +25,7 @@ class ProgressView:
         self.total_ops = total_ops
         self.total = float(total_ops) if total_ops is not None else (total_s or 0.0)
         self._bar: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
         self._last_line = 0.0
 
     def __enter__(self) -> Self:

@@ -230,7 +230,7 @@ def _collect(
     try:
         for w in workers:
             w.start()
-        got = []
+        got: list[WorkerResult] = []
         deadline = time.monotonic() + timeout
         while len(got) < len(workers):
             if time.monotonic() > deadline:

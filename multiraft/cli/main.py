@@ -21,7 +21,7 @@ class OneLineErrors(click.Group):
     """A click group whose usage and runtime errors print one stderr line
     (scripts parse it; the full usage is one `--help` away)."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

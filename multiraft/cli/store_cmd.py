@@ -18,10 +18,11 @@ from multiraft.cli.region import print_status
 from multiraft.errors import MultiraftError
 from multiraft.protocol.limits import check_store_addr
 from multiraft.storage.errors import StorageError
+from multiraft.store.config import StoreConfig
 from multiraft.store.meta import StartupError
+from multiraft.store.shell import StoreServer
 from multiraft.store.snapshot_transfer import TransferConfig
 from multiraft.store.split_check import SplitPolicy
-from multiraft.store.store import Store, StoreConfig
 
 
 def parse_cluster(spec: str) -> dict[int, str]:
@@ -31,14 +32,16 @@ def parse_cluster(spec: str) -> dict[int, str]:
         sid, sep, addr = part.strip().partition("=")
         if not sep or not sid.isdigit():
             raise click.BadParameter(f"expected ID=HOST:PORT, got {part!r}")
-        out[int(sid)] = store_addr(None, None, addr)
+        out[int(sid)] = checked_addr(addr)
     return out
 
 
 def store_addr(_ctx: object, _param: object, value: str | None) -> str | None:
     """A click callback: HOST:PORT, or a usage error."""
-    if value is None:
-        return None
+    return None if value is None else checked_addr(value)
+
+
+def checked_addr(value: str) -> str:
     try:
         return check_store_addr(value)
     except (TypeError, ValueError) as e:
@@ -146,7 +149,7 @@ def start(
         snapshot=TransferConfig(chunk_bytes=snap_chunk_size),
     )
     try:
-        s = Store(config)
+        s = StoreServer(config)
     except (StartupError, StorageError) as e:
         raise click.ClickException(str(e)) from None
     signal.signal(signal.SIGTERM, lambda *_: s.stop())

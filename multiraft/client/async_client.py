@@ -45,9 +45,9 @@ from ..protocol.limits import (
 from ..protocol.peer_change import ADD, REMOVE, goal_reached
 from ..protocol.region import VOTER, Region
 from ..protocol.router import RegionRouter
-from ..protocol.wire import Reply, Request
+from ..protocol.wire import Reply, Request, error_from_wire
 from .connection import Connection, PendingTable, endpoint, parse_cluster
-from .retry import Op, decode_error, region_or_none
+from .retry import Op, region_or_none
 
 ATTEMPT_TIMEOUT = 1.0
 """How long one attempt waits for its reply before retrying (same seq)."""
@@ -470,12 +470,12 @@ class AsyncClient:
     def _on_error(self, op: Op, result: Any, region: Region) -> float:
         """Learn from a refusal; returns how long to wait before retrying, or
         raises when retrying cannot help."""
-        err, detail = decode_error(result)
+        err = error_from_wire(result)
         op.last_error = err
         if isinstance(err, NotLeader):
-            return self._on_not_leader(op, err, detail, region)
+            return self._on_not_leader(op, err, region)
         if isinstance(err, EpochNotMatch | KeyNotInRegion):
-            wires = detail.get("regions") or [detail.get("region")]
+            wires = err.detail.get("regions") or [err.detail.get("region")]
             for wire in wires if isinstance(wires, list) else []:
                 self._learn(wire)
             if self.routes.get(region.id) == region:
@@ -492,8 +492,8 @@ class AsyncClient:
             return op.backoff()
         raise err
 
-    def _on_not_leader(self, op: Op, err: NotLeader, detail: Args, region: Region) -> float:
-        self._learn(detail.get("region"))
+    def _on_not_leader(self, op: Op, err: NotLeader, region: Region) -> float:
+        self._learn(err.detail.get("region"))
         leader = err.leader_store_id
         if leader is not None and leader in self.routes.stores:
             # A peer heard from this leader lately: trust that over our own
@@ -599,7 +599,7 @@ class AsyncClient:
                     continue
                 if reply.ok:
                     return reply.result
-                err, _ = decode_error(reply.result)
+                err = error_from_wire(reply.result)
                 if not isinstance(err, ServerBusy | NotLeader | RegionNotFound):
                     raise err
                 op.last_error = err

@@ -1,5 +1,4 @@
-"""Bookkeeping of one operation across its attempts, and decoding of the
-stores' error replies.
+"""Bookkeeping of one operation across its attempts.
 
 The rule it enforces: `Timeout` is raised only when the outcome is unknown
 (a write reached a store and no definite answer came back, or nothing
@@ -13,7 +12,7 @@ import random
 import time
 from typing import Any
 
-from ..errors import ERRORS_BY_NAME, MultiraftError, NotLeader, StoreError, Timeout
+from ..errors import MultiraftError, Timeout
 from ..protocol.region import Region
 
 BACKOFF_BASE = 0.01
@@ -68,23 +67,6 @@ class Op:
         if self.last_error is None:
             return Timeout(f"{self.name}: no answer in time")
         return self.last_error
-
-
-def decode_error(result: Any) -> tuple[MultiraftError, dict[str, Any]]:
-    """The exception a `[kind, message, detail]` error reply stands for, and
-    its detail map (empty if missing or malformed)."""
-    if not (isinstance(result, list | tuple) and len(result) >= 2):
-        return StoreError(f"malformed error reply: {result!r:.200}"), {}
-    kind, message = result[0], str(result[1])
-    detail = result[2] if len(result) > 2 and isinstance(result[2], dict) else {}
-    cls = ERRORS_BY_NAME.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        return StoreError(f"{kind}: {message}"), detail
-    if cls is NotLeader:
-        leader = detail.get("leader")
-        return NotLeader(message, leader if isinstance(leader, int) else None), detail
-    err = cls(message)
-    return err, detail
 
 
 def region_or_none(wire: Any) -> Region | None:

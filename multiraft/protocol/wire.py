@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
+
+from ..errors import ERRORS_BY_NAME, MultiraftError, NotLeader, StoreError
 
 VERSION = 1
 KIND_PEER = 1
@@ -32,6 +34,8 @@ KIND_SNAP_CHUNK = 4
 KIND_SNAP_ACK = 5
 KIND_REQUESTS = 6
 KIND_REPLIES = 7
+
+T = TypeVar("T")
 
 MAX_FRAME_SIZE = 64 * 1024 * 1024
 """The largest frame a store accepts (also set as ZeroMQ's MAXMSGSIZE)."""
@@ -125,6 +129,34 @@ def batch_frames(kind: int, packed: list[bytes], max_bytes: int) -> list[bytes]:
 ClientFrame = Request | Reply | RequestBatch | ReplyBatch
 
 
+def reply_body(result: Any) -> tuple[bool, Any]:
+    """(ok, body) of a REPLY: a result is a value, or the `MultiraftError`
+    the request failed with, which travels as [kind, message, detail]."""
+    if isinstance(result, MultiraftError):
+        return False, error_to_wire(result)
+    return True, result
+
+
+def error_to_wire(e: MultiraftError) -> list[Any]:
+    return [type(e).__name__, str(e), e.detail]
+
+
+def error_from_wire(body: Any) -> MultiraftError:
+    """The exception a [kind, message, detail] error body stands for (a
+    malformed one or an unknown kind: StoreError)."""
+    if not (isinstance(body, list | tuple) and len(body) >= 2):
+        return StoreError(f"malformed error reply: {body!r:.200}")
+    kind, message = body[0], str(body[1])
+    detail = body[2] if len(body) > 2 and isinstance(body[2], dict) else {}
+    cls = ERRORS_BY_NAME.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return StoreError(f"{kind}: {message}", detail)
+    if cls is NotLeader:
+        leader = detail.get("leader")
+        return NotLeader(message, leader if isinstance(leader, int) else None, detail)
+    return cls(message, detail)
+
+
 def decode_body(frame: bytes) -> tuple[int, Any]:
     """(kind, msgpack body) of a frame whose size and version are right;
     raises CodecError otherwise."""
@@ -140,7 +172,7 @@ def decode_body(frame: bytes) -> tuple[int, Any]:
         raise CodecError(f"undecodable body: {e}") from None
 
 
-def decode_checked(kind: int, body: Any, decoder: Callable[[Any], Any]) -> Any:
+def decode_checked(kind: int, body: Any, decoder: Callable[[Any], T]) -> T:
     """`decoder(body)`, with any type or shape error turned into CodecError."""
     try:
         return decoder(body)
@@ -157,7 +189,7 @@ def decode_client_frame(frame: bytes) -> ClientFrame:
     decoder = CLIENT_DECODERS.get(kind)
     if decoder is None:
         raise CodecError(f"unknown frame kind {kind}")
-    return decode_checked(kind, body, decoder)  # type: ignore[no-any-return]
+    return decode_checked(kind, body, decoder)
 
 
 def expect(cond: bool, what: str) -> None:

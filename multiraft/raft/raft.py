@@ -20,7 +20,7 @@ from .errors import Compacted, ProposalDropped, RaftError, SnapshotTemporarilyUn
 from .log import RaftLog
 from .read_only import ReadOnly
 from .storage import Storage
-from .tracker import ProgressState, ProgressTracker, VoteResult, vote_result
+from .tracker import Progress, ProgressState, ProgressTracker, VoteResult, vote_result
 from .types import (
     NONE,
     ConfChange,
@@ -652,24 +652,12 @@ class Raft:
             return
         pr.recent_active = True
         if m.reject:
-            probe = m.reject_hint
-            if m.log_term > 0:
-                probe = self.raft_log.find_conflict_by_term(m.reject_hint, m.log_term)[0]
-            if pr.maybe_decr_to(m.index, probe):
-                if pr.state == ProgressState.REPLICATE:
-                    pr.become_probe()
-                self._send_append(m.frm)
+            self._append_rejected(m, pr)
             return
         old_paused = pr.is_paused()
         if not pr.maybe_update(m.index):
             return
-        if pr.state == ProgressState.PROBE:
-            pr.become_replicate()
-        elif pr.state == ProgressState.SNAPSHOT and pr.match >= pr.pending_snapshot:
-            pr.become_probe()
-            pr.become_replicate()
-        elif pr.state == ProgressState.REPLICATE:
-            pr.inflights.free_le(m.index)
+        self._progress_after_ack(pr, m.index)
         if self.maybe_commit():
             self._release_pending_read_index_messages()
             self._bcast_append()
@@ -679,6 +667,28 @@ class Raft:
             pass
         if m.frm == self.lead_transferee and pr.match == self.raft_log.last_index():
             self._send(Message(MT.TIMEOUT_NOW, m.frm))
+
+    def _append_rejected(self, m: Message, pr: Progress) -> None:
+        """A follower's log differs before m.index: probe from its hint (§5.3,
+        with the term of the hint to skip a whole term's entries at once)."""
+        probe = m.reject_hint
+        if m.log_term > 0:
+            probe = self.raft_log.find_conflict_by_term(m.reject_hint, m.log_term)[0]
+        if pr.maybe_decr_to(m.index, probe):
+            if pr.state == ProgressState.REPLICATE:
+                pr.become_probe()
+            self._send_append(m.frm)
+
+    @staticmethod
+    def _progress_after_ack(pr: Progress, index: int) -> None:
+        """A follower acknowledged entries up to `index`: it replicates now."""
+        if pr.state == ProgressState.PROBE:
+            pr.become_replicate()
+        elif pr.state == ProgressState.SNAPSHOT and pr.match >= pr.pending_snapshot:
+            pr.become_probe()
+            pr.become_replicate()
+        elif pr.state == ProgressState.REPLICATE:
+            pr.inflights.free_le(index)
 
     def _leader_heartbeat_response(self, m: Message) -> None:
         pr = self.prs.progress.get(m.frm)

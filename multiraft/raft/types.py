@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import msgpack
 
@@ -100,7 +100,7 @@ class Entry(NamedTuple):
     replica, and a tuple is the cheapest immutable value Python has."""
 
     term: int
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index, which no one calls
     type: EntryType = EntryType.NORMAL
     data: bytes = b""
 
@@ -108,11 +108,11 @@ class Entry(NamedTuple):
         """Approximate encoded size, used for message and Ready size limits."""
         return len(self.data) + 12
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Any]:
         return [self.term, self.index, int(self.type), self.data]
 
     @staticmethod
-    def from_wire(w: list) -> Entry:
+    def from_wire(w: list[Any]) -> Entry:
         term, index, typ, data = w
         return Entry(term, index, EntryType(typ), data)
 
@@ -151,11 +151,11 @@ class HardState:
     def is_empty(self) -> bool:
         return self == EMPTY_HARD_STATE
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Any]:
         return [self.term, self.vote, self.commit]
 
     @staticmethod
-    def from_wire(w: list) -> HardState:
+    def from_wire(w: list[Any]) -> HardState:
         return HardState(*w)
 
 
@@ -175,11 +175,11 @@ class ConfState:
     voters: tuple[int, ...] = ()
     learners: tuple[int, ...] = ()
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Any]:
         return [list(self.voters), list(self.learners)]
 
     @staticmethod
-    def from_wire(w: list) -> ConfState:
+    def from_wire(w: list[Any]) -> ConfState:
         return ConfState(tuple(w[0]), tuple(w[1]))
 
 
@@ -191,16 +191,16 @@ class ConfChange:
     node_id: int
     context: bytes = b""
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Any]:
         return [int(self.type), self.node_id, self.context]
 
     @staticmethod
-    def from_wire(w: list) -> ConfChange:
+    def from_wire(w: list[Any]) -> ConfChange:
         return ConfChange(ConfChangeType(w[0]), w[1], w[2])
 
     def encode(self) -> bytes:
         """The data of the CONF_CHANGE entry that carries this change."""
-        return msgpack.packb(self.to_wire())
+        return cast(bytes, msgpack.packb(self.to_wire()))
 
     @staticmethod
     def decode(data: bytes) -> ConfChange:
@@ -213,11 +213,11 @@ class SnapshotMetadata:
     index: int = 0
     term: int = 0
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Any]:
         return [self.conf_state.to_wire(), self.index, self.term]
 
     @staticmethod
-    def from_wire(w: list) -> SnapshotMetadata:
+    def from_wire(w: list[Any]) -> SnapshotMetadata:
         return SnapshotMetadata(ConfState.from_wire(w[0]), w[1], w[2])
 
 
@@ -231,11 +231,11 @@ class Snapshot:
     def is_empty(self) -> bool:
         return self.metadata.index == 0
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Any]:
         return [self.data, self.metadata.to_wire()]
 
     @staticmethod
-    def from_wire(w: list) -> Snapshot:
+    def from_wire(w: list[Any]) -> Snapshot:
         return Snapshot(w[0], SnapshotMetadata.from_wire(w[1]))
 
 
@@ -259,7 +259,7 @@ class Message:
     reject_hint: int = 0
     context: bytes = b""
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Any]:
         return [
             int(self.type),
             self.to,
@@ -276,7 +276,7 @@ class Message:
         ]
 
     @staticmethod
-    def from_wire(w: list) -> Message:
+    def from_wire(w: list[Any]) -> Message:
         (typ, to, frm, term, log_term, index, ents, commit, snap, reject, hint, ctx) = w
         return Message(
             MessageType(typ),
@@ -295,7 +295,7 @@ class Message:
 
     def encode(self) -> bytes:
         """This message as bytes (msgpack of `to_wire`), as `ConfChange.encode`."""
-        return msgpack.packb(self.to_wire())
+        return cast(bytes, msgpack.packb(self.to_wire()))
 
     @staticmethod
     def decode(data: bytes) -> Message:

@@ -23,8 +23,9 @@ from __future__ import annotations
 import errno
 import os
 import resource
-from collections.abc import Iterable
-from typing import Any, Protocol, Self
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Protocol, Self, cast
 
 import lmdb
 
@@ -39,6 +40,37 @@ _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _LOW_ROOM = 64 << 20
 
 _PUTS, _DELETE, _DELETE_RANGE = 0, 1, 2
+
+
+class Cursor(Protocol):
+    """An LMDB cursor as this package opens them (buffers off: keys and
+    values are bytes, whatever py-lmdb's annotations allow)."""
+
+    def set_range(self, key: bytes) -> bool: ...
+    def set_key(self, key: bytes) -> bool: ...
+    def next(self) -> bool: ...
+    def prev(self) -> bool: ...
+    def last(self) -> bool: ...
+    def key(self) -> bytes: ...
+    def value(self) -> bytes: ...
+    def delete(self) -> bool: ...
+    def putmulti(self, items: Iterable[tuple[bytes, bytes]]) -> tuple[int, int]: ...
+    def close(self) -> None: ...
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]: ...
+
+
+class Txn(Protocol):
+    """An LMDB transaction as this package opens them (see `Cursor`)."""
+
+    def cursor(self) -> Cursor: ...
+    def get(self, key: bytes) -> bytes | None: ...
+    def delete(self, key: bytes) -> bool: ...
+    def commit(self) -> None: ...
+    def abort(self) -> None: ...
+    def __enter__(self) -> Txn: ...
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
 
 class BatchOwner(Protocol):
@@ -152,17 +184,20 @@ class Engine:
     def ident(self) -> tuple[int, int] | None:
         """(cluster_id, store_id) of the store owning this dir, if claimed."""
         value = self.get(keys.STORE_IDENT_KEY)
-        return None if value is None else tuple(unpack(value))  # type: ignore[return-value]
+        return None if value is None else tuple(unpack(value))
 
     def batch(self) -> WriteBatch:
         return WriteBatch(self)
 
-    def read(self) -> lmdb.Transaction:
+    def read(self) -> Txn:
         """A read transaction: one consistent view; use it as a context manager."""
-        return self._env.begin()
+        return self._begin()
+
+    def _begin(self, write: bool = False) -> Txn:
+        return cast(Txn, self._env.begin(write=write))
 
     def get(self, key: bytes) -> bytes | None:
-        with self._env.begin() as txn:
+        with self._begin() as txn:
             return txn.get(key)
 
     def write(self, batch: WriteBatch) -> None:
@@ -187,7 +222,7 @@ class Engine:
             owner.on_committed(p)
 
     def _write_once(self, ops: list[tuple[int, Any, Any]]) -> None:
-        txn = self._env.begin(write=True)
+        txn = self._begin(write=True)
         try:
             cursor = txn.cursor()
             for kind, a, b in ops:
@@ -207,7 +242,7 @@ class Engine:
         transaction, so clearing a big range never holds more than that many
         dirty pages in memory. Returns whether keys of the range remain."""
         while True:
-            txn = self._env.begin(write=True)
+            txn = self._begin(write=True)
             try:
                 cursor = txn.cursor()
                 more = cursor.set_range(lo) and _below(cursor, hi)
@@ -242,7 +277,7 @@ class Engine:
         self.close()
 
 
-def _delete_range(cursor: lmdb.Cursor, lo: bytes, hi: bytes) -> None:
+def _delete_range(cursor: Cursor, lo: bytes, hi: bytes) -> None:
     if not cursor.set_range(lo):
         return
     while cursor.key() < hi:
@@ -250,7 +285,7 @@ def _delete_range(cursor: lmdb.Cursor, lo: bytes, hi: bytes) -> None:
             return
 
 
-def _below(cursor: lmdb.Cursor, hi: bytes) -> bool:
+def _below(cursor: Cursor, hi: bytes) -> bool:
     """Whether the cursor is on a key < hi (an unpositioned cursor's key is b"")."""
     key = cursor.key()
     return bool(key) and key < hi

@@ -25,11 +25,12 @@ names are removed at startup.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 import msgpack
@@ -114,10 +115,8 @@ def read_staging(path: str) -> Iterator[list[bytes]]:
 
 
 def remove_file(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def begin(engine: Engine, region_id: int, snap: Snapshot) -> SnapshotHeader:
@@ -132,15 +131,15 @@ def begin(engine: Engine, region_id: int, snap: Snapshot) -> SnapshotHeader:
 def replace_data(engine: Engine, header: SnapshotHeader, txn_bytes: int = TXN_BYTES) -> int:
     """Step 2: the region's range holds exactly the staged pairs afterwards;
     returns how many were written."""
-    n = 0
-    for n in replace_data_steps(engine, header, txn_bytes):
+    written = 0
+    for written in replace_data_steps(engine, header, txn_bytes):  # noqa: B007
         pass
-    return n
+    return written
 
 
 def replace_data_steps(
     engine: Engine, header: SnapshotHeader, txn_bytes: int = TXN_BYTES
-) -> Iterator[int]:
+) -> Generator[int, None, None]:
     """Step 2 one committed transaction at a time, so a store can spread a
     big install over its loop turns; yields the pairs written so far."""
     if not header.staged or os.path.basename(header.staged) != header.staged:

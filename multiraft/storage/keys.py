@@ -8,19 +8,19 @@ keys sit together under its prefix. Values are msgpack, except what the hot
 path writes for every Ready (log entries, hard states: fixed binary, see
 `states`) and user values (as given).
 
-=========================  ==========================================  ========================================
-key                        bytes                                       value
-=========================  ==========================================  ========================================
-store ident                ``00 01``                                   ``[cluster_id, store_id]`` msgpack
-raft log entry             ``01 + region_id(8) + 01 + index(8)``       ``term(8) type(1) data`` (raw)
-hard state                 ``01 + region_id(8) + 02``                  ``HardState.to_wire()``
-apply state                ``01 + region_id(8) + 03``                  ``[applied, trunc_index, trunc_term]``
-region state               ``01 + region_id(8) + 04``                  ``[descriptor, start, end, conf_state]``
-client session             ``01 + region_id(8) + 05 + client_id(8)``   opaque to storage (the store's)
-region tombstone           ``01 + region_id(8) + 07``                  ``[conf_ver, peer_id]`` of the removed
-snapshot ingest pending    ``01 + region_id(8) + 06``                  the staged ``Snapshot.to_wire()``
-user data                  ``7a ("z") + user_key``                     the user's value bytes (raw)
-=========================  ==========================================  ========================================
+=======================  =======================================  =================================
+key                      bytes                                    value
+=======================  =======================================  =================================
+store ident              ``00 01``                                ``[cluster_id, store_id]``
+raft log entry           ``01 + region_id(8) + 01 + index(8)``    ``term(8) type(1) data`` (raw)
+hard state               ``01 + region_id(8) + 02``               ``HardState.to_wire()``
+apply state              ``01 + region_id(8) + 03``               ``[applied, trunc_i, trunc_term]``
+region state             ``01 + region_id(8) + 04``               ``[desc, start, end, conf_state]``
+client session           ``01 + region_id(8) + 05 + client(8)``   opaque to storage (the store's)
+region tombstone         ``01 + region_id(8) + 07``               ``[conf_ver, peer_id]`` removed
+snapshot ingest pending  ``01 + region_id(8) + 06``               the staged ``Snapshot.to_wire()``
+user data                ``7a ("z") + user_key``                  the user's value bytes (raw)
+=======================  =======================================  =================================
 
 Notes:
 

@@ -33,7 +33,7 @@ from .errors import StorageError
 from .states import ApplyState, RegionState, entry_term, pack, unpack
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .engine import Engine, Txn
 
 FORMAT = 2
 """Header format: the data streams separately (1 was everything in one message)."""
@@ -92,12 +92,12 @@ class SnapshotSource:
     """
 
     def __init__(
-        self, txn: lmdb.Transaction, region_id: int, meta: SnapshotMetadata, lo: bytes, hi: bytes
+        self, txn: Txn, region_id: int, meta: SnapshotMetadata, lo: bytes, hi: bytes
     ) -> None:
         self.region_id = region_id
         self.index = meta.index
         self.term = meta.term
-        self._txn: lmdb.Transaction | None = txn
+        self._txn: Txn | None = txn
         self._next = lo
         self._hi = hi
 
@@ -117,7 +117,7 @@ class SnapshotSource:
             self.close()
             raise StorageError(f"region {self.region_id}: snapshot read failed: {e}") from None
 
-    def _read(self, txn: lmdb.Transaction, max_bytes: int) -> tuple[list[bytes], bool]:
+    def _read(self, txn: Txn, max_bytes: int) -> tuple[list[bytes], bool]:
         flat: list[bytes] = []
         size = 0
         cur = txn.cursor()
@@ -213,7 +213,7 @@ def open_snapshot(engine: Engine, region_id: int) -> Snapshot:
     return Snapshot(header.encode(), meta)
 
 
-def flat_range(txn: lmdb.Transaction, lo: bytes, hi: bytes, strip: int) -> list[bytes]:
+def flat_range(txn: Txn, lo: bytes, hi: bytes, strip: int) -> list[bytes]:
     """[k0, v0, k1, v1, ...] of the keys in [lo, hi), each without its first
     `strip` bytes (only for small ranges: it is all in memory)."""
     flat: list[bytes] = []
@@ -232,7 +232,7 @@ def prefix_end(prefix: bytes) -> bytes:
     return prefix[:-1] + bytes((prefix[-1] + 1,))
 
 
-def _term_at(txn: lmdb.Transaction, region_id: int, apply: ApplyState) -> int:
+def _term_at(txn: Txn, region_id: int, apply: ApplyState) -> int:
     if apply.applied_index == apply.truncated_index:
         return apply.truncated_term
     value = txn.get(keys.raft_log_key(region_id, apply.applied_index))

@@ -1,4 +1,4 @@
-"""What a region's Raft entries carry: batches of client writes.
+"""What a region's Raft entries carry, and what waits in a peer's queues.
 
 A normal entry's data is msgpack `[kind, payload]`:
 
@@ -43,7 +43,7 @@ class WriteCommand:
     a: bytes | None = None
     b: bytes | None = None
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Any]:
         return [
             self.op,
             self.client,
@@ -63,8 +63,19 @@ class SplitCommand:
     new_region_id: int
     new_peer_ids: list[int]
 
-    def to_wire(self) -> list:
+    def to_wire(self) -> list[Any]:
         return [self.epoch_version, self.split_key, self.new_region_id, self.new_peer_ids]
+
+
+@dataclass(slots=True)
+class ReadOp:
+    op: str  # "get" or "scan"
+    key: bytes = b""
+    end: bytes = b""
+    limit: int | None = None
+    version: int = 0
+    """The region's epoch version when the read was accepted: a split before
+    it is served would change the range the client continues from."""
 
 
 def encode_writes(cmds: list[WriteCommand]) -> bytes:
@@ -83,11 +94,3 @@ def decode_entry(data: bytes) -> tuple[int, Any]:
     if kind == SPLIT:
         return kind, SplitCommand(*payload)
     raise ValueError(f"unknown entry kind {kind}")
-
-
-def ok(value: Any = None) -> list:
-    return ["ok", value]
-
-
-def err(kind: str, message: str, detail: dict | None = None) -> list:
-    return ["err", kind, message, detail or {}]

@@ -37,7 +37,7 @@ def ask_to_join(member: str, store_id: int, addr: str) -> tuple[int, dict[int, s
 
 
 def _request(member: str, req: wire.Request) -> wire.Reply | None:
-    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     try:
         sock.connect(f"tcp://{member}")

@@ -18,7 +18,7 @@ from ..protocol.region import PeerMeta, Region
 from ..storage import keys
 from ..storage.engine import Engine, WriteBatch
 from ..storage.peer_storage import PeerStorage
-from .apply import bootstrap_region
+from .region_state import bootstrap_region
 
 log = logging.getLogger(__name__)
 

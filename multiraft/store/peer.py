@@ -2,54 +2,25 @@
 
 It owns the region's RawNode and PeerStorage, the client commands waiting
 to be proposed this turn, the proposals waiting to be applied (matched by
-(index, term), as TiKV does), and the reads waiting for a ReadIndex.
+(index, term), as TiKV does), and the reads waiting for a ReadIndex. It
+answers nobody itself: it hands the waiting handles to the capability
+that answers them.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
 
 from ..protocol.region import Region
-from ..raft import ConfChange, Config, RawNode
+from ..raft import BasicStatus, ConfChange, Config, RaftError, RawNode
 from ..storage.peer_storage import PeerStorage
-from .commands import WriteCommand, encode_writes, err
+from .commands import ReadOp, WriteCommand
+from .config import RaftSettings
+from .outbox import Handle
 from .session import SessionTable
 from .split_check import RegionSize
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class Handle:
-    """Where a client's reply goes: its ZeroMQ identity and request id."""
-
-    identity: bytes
-    request_id: int
-    batched: bool = False
-    """Asked in a REQUESTS frame: answered in a REPLIES frame with the other
-    answers to the same client that leave at the same point of the turn."""
-
-
-@dataclass(slots=True)
-class ReadOp:
-    op: str  # "get" or "scan"
-    key: bytes = b""
-    end: bytes = b""
-    limit: int | None = None
-    version: int = 0
-    """The region's epoch version when the read was accepted: a split before
-    it is served would change the range the client continues from."""
-
-
-@dataclass(slots=True)
-class RaftSettings:
-    election_tick: int = 10
-    heartbeat_tick: int = 2
-    max_inflight_msgs: int = 256
-    max_size_per_msg: int = 1 << 20
+Reads = list[tuple[ReadOp, Handle]]
 
 
 class Peer:
@@ -84,12 +55,24 @@ class Peer:
         )
         self.raw_node = RawNode(config, storage)
         self.writes: list[tuple[WriteCommand, Handle]] = []
-        self.reads: list[tuple[ReadOp, Handle]] = []
+        """Accepted this turn, proposed together at its end."""
+        self.reads: Reads = []
+        """Accepted this turn, covered by one ReadIndex at its end."""
         self.proposals: deque[tuple[int, int, list[Handle]]] = deque()
-        self.read_waits: dict[bytes, list[tuple[ReadOp, Handle]]] = {}
-        self.ready_reads: deque[tuple[int, list[tuple[ReadOp, Handle]]]] = deque()
-        self._read_seq = 0
+        """(index, term, handles) of proposed entries not yet applied."""
+        self.read_waits: dict[bytes, Reads] = {}
+        """Reads waiting for their ReadIndex, by request context."""
+        self.ready_reads: deque[tuple[int, Reads]] = deque()
+        """Reads with a read index, served once applied reaches it."""
+        self.read_seq = 0
         self.size = RegionSize()
+        self.frozen = False
+        """A snapshot's data is going in: no ticks, messages or Ready."""
+        self.heard_from: dict[int, int] = {}
+        """peer id -> store id of peers that sent this replica messages but
+        are not in its descriptor: a replica that missed membership changes
+        can still answer the leader that adds it back, or a new peer's vote
+        request (TiKV's peer cache)."""
 
     @property
     def region(self) -> Region:
@@ -100,11 +83,14 @@ class Peer:
         self._region = region
         self._region_wire = region.to_wire()
 
-    def region_wire(self) -> list:
+    def region_wire(self) -> list[object]:
         """The descriptor's wire form, cached: it rides on every Raft message."""
         return self._region_wire
 
     # -- who leads ---------------------------------------------------------
+
+    def status(self) -> BasicStatus:
+        return self.raw_node.basic_status()
 
     def is_leader(self) -> bool:
         return self.raw_node.basic_status().is_leader
@@ -116,72 +102,48 @@ class Peer:
 
     def store_of_peer(self, peer_id: int) -> int | None:
         meta = self.region.peer_by_id(peer_id)
-        return meta.store_id if meta else None
+        return meta.store_id if meta else self.heard_from.get(peer_id)
 
-    # -- this turn's work --------------------------------------------------
+    def heard(self, peer_id: int, store_id: int) -> None:
+        """A message from `peer_id` came from `store_id`."""
+        if self.region.peer_by_id(peer_id) is None:
+            self.heard_from[peer_id] = store_id
 
-    def propose_pending(self, reply: Any) -> None:
-        """Propose this turn's writes as one entry and ask one ReadIndex for
-        this turn's reads. `reply(handle, result)` answers refused requests."""
-        if self.writes:
-            self._propose_writes(reply)
-        if self.reads:
-            self._read_seq += 1
-            ctx = self._read_seq.to_bytes(8, "big")
-            self.read_waits[ctx] = self.reads
-            self.reads = []
-            self.raw_node.read_index(ctx)
+    # -- proposals ---------------------------------------------------------
 
-    def _propose_writes(self, reply: Any) -> None:
-        writes, self.writes = self.writes, []
-        self._propose(encode_writes([c for c, _ in writes]), [h for _, h in writes], reply)
-
-    def propose_admin(self, data: bytes, handle: Handle | None, reply: Any) -> None:
-        """Propose an admin command (a split) as an entry of its own;
-        `handle` is None when the store itself asks (the split checker)."""
-        self._propose(data, [handle] if handle else [], reply)
-
-    def propose_conf_change(self, cc: ConfChange, handle: Handle | None, reply: Any) -> None:
-        """Propose a membership change (the caller checked none is pending,
-        so Raft will not turn it into an empty entry)."""
-        self._propose(cc, [handle] if handle else [], reply)
-
-    def _propose(self, data: bytes | ConfChange, handles: list[Handle], reply: Any) -> None:
+    def propose(self, data: bytes | ConfChange, handles: list[Handle]) -> RaftError | None:
+        """Propose an entry whose results answer `handles`; the refusal, if
+        Raft would not take it (then nobody waits on it)."""
         if isinstance(data, ConfChange):
             dropped = self.raw_node.propose_conf_change(data)
         else:
             dropped = self.raw_node.propose(data)
-        if dropped is not None:
-            self._refuse(handles, reply, str(dropped))
-            return
-        st = self.raw_node.basic_status()
-        self.proposals.append((st.last_index, st.hard_state.term, handles))
+        if dropped is None:
+            st = self.raw_node.basic_status()
+            self.proposals.append((st.last_index, st.hard_state.term, handles))
+        return dropped
 
-    def _refuse(self, handles: list[Handle], reply: Any, why: str) -> None:
-        detail = {"leader": self.leader_store(), "region": self.region.to_wire()}
-        for h in handles:
-            reply(h, err("NotLeader", f"region {self.region.id}: {why}", detail))
-
-    def on_leadership_lost(self, reply: Any) -> None:
-        """Reads waiting for a quorum check will never get one now."""
-        for reads in self.read_waits.values():
-            self._refuse([h for _, h in reads], reply, "leadership lost before the read")
-        self.read_waits.clear()
-
-    def abandon_requests(self, reply: Any) -> None:
-        """The replica is gone: whatever waits on it gets RegionNotFound (a
-        proposal in flight may still commit elsewhere, so the client's
-        retry goes through its session)."""
-        waiting = [h for _, h in self.writes] + [h for _, h in self.reads]
-        waiting += [h for _, _, handles in self.proposals for h in handles]
-        waiting += [h for reads in self.read_waits.values() for _, h in reads]
-        waiting += [h for _, reads in self.ready_reads for _, h in reads]
-        self.writes, self.reads = [], []
-        self.proposals.clear()
-        self.read_waits.clear()
-        self.ready_reads.clear()
-        for h in waiting:
-            reply(h, err("RegionNotFound", f"region {self.region.id} left this store"))
+    def take_proposal(self, index: int, term: int) -> tuple[list[Handle] | None, list[Handle]]:
+        """The handles waiting on entry (index, term) if it is ours, and those
+        of proposals that can no longer commit (the log at or before their
+        index now holds a newer term's entry)."""
+        found = None
+        lost: list[Handle] = []
+        while self.proposals and self.proposals[0][0] <= index:
+            p_index, p_term, handles = self.proposals.popleft()
+            if p_index == index and p_term == term:
+                found = handles
+            else:
+                lost.extend(handles)
+        if any(p_term < term for _, p_term, _ in self.proposals):
+            kept = deque[tuple[int, int, list[Handle]]]()
+            for p in self.proposals:
+                if p[1] < term:
+                    lost.extend(p[2])
+                else:
+                    kept.append(p)
+            self.proposals = kept
+        return found, lost
 
     def forget_proposals_upto(self, index: int) -> None:
         """A snapshot covered these entries without applying them one by one:
@@ -190,22 +152,14 @@ class Peer:
         while self.proposals and self.proposals[0][0] <= index:
             self.proposals.popleft()
 
-    def take_proposal(self, index: int, term: int, reply: Any) -> list[Handle] | None:
-        """The handles waiting on entry (index, term), if it is ours.
-
-        Proposals of an older term at or after `index` can no longer commit
-        (the log at `index` now has a newer term): they are refused.
-        """
-        found = None
-        while self.proposals and self.proposals[0][0] <= index:
-            p_index, p_term, handles = self.proposals.popleft()
-            if p_index == index and p_term == term:
-                found = handles
-            else:
-                self._refuse(handles, reply, "proposal was overwritten by a new leader")
-        stale = [p for p in self.proposals if p[1] < term]
-        if stale:
-            self.proposals = deque(p for p in self.proposals if p[1] >= term)
-            for _, _, handles in stale:
-                self._refuse(handles, reply, "proposal was overwritten by a new leader")
-        return found
+    def take_waiting(self) -> list[Handle]:
+        """Everything that waits on this replica, which is going away."""
+        waiting = [h for _, h in self.writes] + [h for _, h in self.reads]
+        waiting += [h for _, _, handles in self.proposals for h in handles]
+        waiting += [h for reads in self.read_waits.values() for _, h in reads]
+        waiting += [h for _, reads in self.ready_reads for _, h in reads]
+        self.writes, self.reads = [], []
+        self.proposals.clear()
+        self.read_waits.clear()
+        self.ready_reads.clear()
+        return waiting

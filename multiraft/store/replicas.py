@@ -8,14 +8,11 @@ No central service is asked: the store statistics come from gossip.
 from __future__ import annotations
 
 import logging
-import time
-from typing import TYPE_CHECKING
 
 from ..protocol.peer_change import ADD, REMOVE
 from ..protocol.region import LEARNER, VOTER, Region
-
-if TYPE_CHECKING:
-    from .store import Store
+from .context import StoreContext
+from .operation import conf_change
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +31,8 @@ EXCESS_GRACE = 10.0
 
 
 class ReplicaScheduler:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, ctx: StoreContext) -> None:
+        self.ctx = ctx
         self.moves: dict[int, tuple[int, float]] = {}
         """Moves under way: region id -> (store it leaves, start)."""
         self.excess_since: dict[int, float] = {}
@@ -46,18 +43,18 @@ class ReplicaScheduler:
         learner to promote, too many or too few voters, or a voter on a store
         gone for good; then, if all is healthy and `balance`, at most one
         balance move."""
-        store = self.store
-        down = store.book.down()
-        live = set(store.book.live()) - down
+        ctx = self.ctx
+        now = ctx.now
+        down = ctx.book.down(now)
+        live = set(ctx.book.live(now)) - down
         counts = self.region_counts()
         repairs = 0
-        now = time.monotonic()
         self.moves = {
             r: m
             for r, m in self.moves.items()
-            if now - m[1] < MOVE_TIMEOUT and r in store.peers and store.peers[r].is_leader()
+            if now - m[1] < MOVE_TIMEOUT and r in ctx.peers and ctx.peers[r].is_leader()
         }
-        for peer in list(store.peers.values()):
+        for peer in list(ctx.peers.values()):
             if not peer.is_leader():
                 continue
             region = peer.region
@@ -66,24 +63,24 @@ class ReplicaScheduler:
                 # Trim a voter on a store not heard from first, else the
                 # most crowded one (never the leader's own).
                 leaving = max(
-                    (p.store_id for p in region.peers if p.store_id != store.store_id),
+                    (p.store_id for p in region.peers if p.store_id != ctx.store_id),
                     key=lambda s: (s not in live, counts.get(s, 0), s),
                 )
-            step = plan_repair(region, store.config.replicas, live, down, counts, leaving)
+            step = plan_repair(region, ctx.config.replicas, live, down, counts, leaving)
             if step is None:
                 self.moves.pop(region.id, None)
                 continue
             repairs += 1
             if repairs > REPAIRS_IN_FLIGHT:
                 return
-            store.change_peer(peer, step[0], step[1], None)
+            conf_change.take_step(ctx, peer, step[0], step[1], None)
         if balance and repairs == 0 and not self.moves:
             self._balance(live, counts)
 
     def _excess_for(self, region: Region, now: float) -> float:
         """Seconds `region` has had a voter too many (0 if it has not)."""
         voters = sum(p.role == VOTER for p in region.peers)
-        if voters <= self.store.config.replicas:
+        if voters <= self.ctx.config.replicas:
             self.excess_since.pop(region.id, None)
             return 0.0
         return now - self.excess_since.setdefault(region.id, now)
@@ -95,35 +92,35 @@ class ReplicaScheduler:
         voters = sum(p.role == VOTER for p in region.peers)
         return (
             region.id in self.moves
-            or voters > self.store.config.replicas
+            or voters > self.ctx.config.replicas
             or any(p.role == LEARNER for p in region.peers)
         )
 
     def _balance(self, live: set[int], counts: dict[int, int]) -> None:
         """Start at most one balance move among the healthy regions led here."""
-        store = self.store
-        led = [p.region for p in store.peers.values() if p.is_leader() and not self.busy(p.region)]
-        move = pick_balance_move(led, store.store_id, live, counts)
+        ctx = self.ctx
+        led = [p.region for p in ctx.peers.values() if p.is_leader() and not self.busy(p.region)]
+        move = pick_balance_move(led, ctx.store_id, live, counts)
         if move is not None:
             region, src, dst = move
             log.info("region %d: moving a replica from store %d to store %d", region.id, src, dst)
             self.start_move(region.id, src)
-            store.change_peer(store.peers[region.id], dst, ADD, None)
+            conf_change.take_step(ctx, ctx.peers[region.id], dst, ADD, None)
 
     def start_move(self, region_id: int, leaving: int) -> None:
         """A replica of `region_id` is being added to replace the one on
         `leaving`: once the new one votes, that one goes."""
-        self.moves[region_id] = (leaving, time.monotonic())
+        self.moves[region_id] = (leaving, self.ctx.now)
 
     def region_counts(self) -> dict[int, int]:
         """Replicas per store, as each store last reported."""
-        store = self.store
+        ctx = self.ctx
         counts = {
             sid: stats.get("regions", 0)
-            for sid, stats in store.book.stats.items()
+            for sid, stats in ctx.book.stats.items()
             if isinstance(stats.get("regions", 0), int)
         }
-        counts[store.store_id] = len(store.peers)
+        counts[ctx.store_id] = len(ctx.peers)
         return counts
 
 

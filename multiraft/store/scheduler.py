@@ -6,13 +6,13 @@ asked."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from ..protocol.region import VOTER
+from .context import StoreContext
+from .gossip import leader_hint
+from .operation import split
+from .replicas import ReplicaScheduler
 from .split_check import measure
-
-if TYPE_CHECKING:
-    from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -21,22 +21,23 @@ SPLIT_SCANS_PER_ROUND = 4
 
 
 class Scheduler:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, ctx: StoreContext, replicas: ReplicaScheduler) -> None:
+        self.ctx = ctx
+        self.replicas = replicas
 
     def check_splits(self) -> None:
         """Split the regions this store leads that outgrew the split policy."""
-        store = self.store
-        policy = store.config.split_policy
+        ctx = self.ctx
+        policy = ctx.config.split_policy
         scans = 0
-        for peer in list(store.peers.values()):
+        for peer in list(ctx.peers.values()):
             if scans >= SPLIT_SCANS_PER_ROUND:
                 break
             size = peer.size
             if not peer.is_leader() or (size.known and not policy.exceeded(size.bytes, size.keys)):
                 continue
             scans += 1
-            peer.size, split_at = measure(store.engine, peer.region, policy)
+            peer.size, split_at = measure(ctx.engine, peer.region, policy)
             if split_at is not None and not peer.proposals:
                 log.info(
                     "region %d holds %d bytes in %d keys: splitting at %r",
@@ -45,25 +46,22 @@ class Scheduler:
                     peer.size.keys,
                     split_at,
                 )
-                store.propose_split(peer, split_at, None)
+                split.propose(ctx, peer, split_at, None)
 
     def balance_leaders(self) -> None:
         """Hand one leadership to the live store that leads the fewest regions
         if this store leads at least two more than it. One move per round
         and a gap of two keep it from oscillating."""
-        store = self.store
-        counts = dict.fromkeys(store.book.live(), 0)
-        for region in store.router.regions():
-            leader = store.leader_hint(region.id)
+        ctx = self.ctx
+        counts = dict.fromkeys(ctx.book.live(ctx.now), 0)
+        for region in ctx.router.regions():
+            leader = leader_hint(ctx, region.id)
             if leader in counts:
                 counts[leader] += 1
-        mine = counts.get(store.store_id, 0)
-        for peer in store.peers.values():
-            if (
-                not peer.is_leader()
-                or peer.raw_node.basic_status().lead_transferee
-                or store.replicas.busy(peer.region)
-            ):
+        mine = counts.get(ctx.store_id, 0)
+        for peer in ctx.peers.values():
+            status = peer.status()
+            if not status.is_leader or status.lead_transferee or self.replicas.busy(peer.region):
                 continue
             targets = [p for p in peer.region.peers if p.store_id in counts and p.role == VOTER]
             best = min(targets, key=lambda p: (counts[p.store_id], p.store_id))
@@ -76,5 +74,5 @@ class Scheduler:
                     mine,
                 )
                 peer.raw_node.transfer_leader(best.peer_id)
-                store.touch(peer)
+                ctx.wake(peer)
                 return

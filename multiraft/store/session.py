@@ -17,6 +17,11 @@ from typing import Any
 
 import msgpack
 
+from ..errors import InvalidRequest, MultiraftError
+from ..protocol.wire import error_from_wire, error_to_wire
+from ..storage import keys
+from ..storage.engine import Engine, WriteBatch
+
 MAX_RESULTS_PER_CLIENT = 4096
 """Answers kept per client; an AsyncClient has at most this many writes in flight."""
 MAX_CLIENTS = 10_000
@@ -29,17 +34,32 @@ class Session:
     last_index: int = 0
     """Log index of the client's latest write: the eviction order."""
     results: dict[int, Any] = field(default_factory=dict)
+    """seq -> the write's result: a value, or the `MultiraftError` it got."""
 
     def encode(self) -> bytes:
-        return msgpack.packb([self.acked, self.last_index, list(self.results.items())])
+        results = [[seq, result_to_disk(r)] for seq, r in self.results.items()]
+        return msgpack.packb([self.acked, self.last_index, results])
 
     @staticmethod
     def decode(value: bytes) -> Session:
         acked, last_index, results = msgpack.unpackb(value)
-        return Session(acked, last_index, {seq: res for seq, res in results})
+        return Session(acked, last_index, {seq: result_from_disk(r) for seq, r in results})
 
 
-DUPLICATE_BELOW_ACKED = ["err", "InvalidRequest", "sequence number already acknowledged", {}]
+def result_to_disk(result: Any) -> list[Any]:
+    """["ok", value] or ["err", kind, message, detail]."""
+    if isinstance(result, MultiraftError):
+        return ["err", *error_to_wire(result)]
+    return ["ok", result]
+
+
+def result_from_disk(stored: list[Any]) -> Any:
+    return stored[1] if stored[0] == "ok" else error_from_wire(stored[1:])
+
+
+DUPLICATE_BELOW_ACKED = InvalidRequest("sequence number already acknowledged")
+NOT_APPLIED: Any = object()
+"""`SessionTable.lookup`'s answer for a write it has no result of."""
 
 
 class SessionTable:
@@ -50,14 +70,12 @@ class SessionTable:
         self.dirty: set[int] = set()
         self.evicted: set[int] = set()
 
-    def lookup(self, client: int, seq: int, acked: int, index: int) -> Any | None:
-        """The stored answer if (client, seq) was applied before, else None.
-
-        Also forgets answers the client has acknowledged.
-        """
+    def lookup(self, client: int, seq: int, acked: int, index: int) -> Any:
+        """The stored answer if (client, seq) was applied before, else
+        NOT_APPLIED. Also forgets answers the client has acknowledged."""
         s = self.sessions.get(client)
         if s is None:
-            return None
+            return NOT_APPLIED
         if acked > s.acked:
             s.acked = acked
             # Results arrive in about seq order: forget from the oldest until
@@ -69,7 +87,7 @@ class SessionTable:
             return s.results[seq]
         if seq < s.acked:
             return DUPLICATE_BELOW_ACKED
-        return None
+        return NOT_APPLIED
 
     def record(self, client: int, seq: int, acked: int, index: int, result: Any) -> None:
         s = self.sessions.get(client)
@@ -104,3 +122,34 @@ class SessionTable:
         return SessionTable(
             {c: Session(s.acked, s.last_index, dict(s.results)) for c, s in self.sessions.items()}
         )
+
+
+def load_sessions(engine: Engine, region_id: int) -> SessionTable:
+    """A region's session table as its last committed batch left it."""
+    prefix = keys.session_prefix(region_id)
+    sessions = {}
+    with engine.read() as txn:
+        cur = txn.cursor()
+        if cur.set_range(prefix):
+            for k, v in cur:
+                if not k.startswith(prefix):
+                    break
+                sessions[int.from_bytes(k[len(prefix) :], "big")] = Session.decode(v)
+    return SessionTable(sessions)
+
+
+def write_changes(batch: WriteBatch, region_id: int, table: SessionTable) -> None:
+    """The sessions that changed since the last call, into `batch`."""
+    writes, deletes = table.take_changes()
+    prefix = keys.session_prefix(region_id)
+    for client, value in writes.items():
+        batch.put(prefix + keys.pack_u64(client), value)
+    for client in deletes:
+        batch.delete(prefix + keys.pack_u64(client))
+
+
+def write_all(batch: WriteBatch, region_id: int, table: SessionTable) -> None:
+    """Every session of `table`, as a new region's (a split's right half)."""
+    prefix = keys.session_prefix(region_id)
+    for client, session in table.sessions.items():
+        batch.put(prefix + keys.pack_u64(client), session.encode())

@@ -2,7 +2,8 @@
 receiver's state machines.
 
 Sans-I/O: the time comes in as an argument and frames leave through a
-`send(store_id, frame) -> delivered` callable, so both run in unit tests.
+`send(store_id, frame)` callable, so both run in unit tests; a store whose
+frames were refused is reported with `fail_transfers_to`.
 
 The sender reads chunks of at most `chunk_bytes` of keys and values (plus
 one pair) from the snapshot's source and keeps at most `window` of them
@@ -38,8 +39,8 @@ from ..transport import codec
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[int, bytes], bool]
-"""send(store_id, frame) -> whether the transport took the frame."""
+Send = Callable[[int, bytes], None]
+"""send(store_id, frame): hand a frame to the transport."""
 
 
 @dataclass(slots=True)
@@ -144,17 +145,15 @@ class SnapshotSender:
                 continue
             while t.last_seq is None and t.next_seq - t.acked <= self.config.window:
                 try:
-                    delivered = self._send_chunk(t, send)
+                    self._send_chunk(t, send)
                 except StorageError as e:
                     log.warning("snapshot transfer %x: %s", t.id, e)
-                    delivered = False
-                if not delivered:
                     self._end(t, SnapshotStatus.FAILURE)
                     break
                 sent += 1
         return sent
 
-    def _send_chunk(self, t: _Outgoing, send: Send) -> bool:
+    def _send_chunk(self, t: _Outgoing, send: Send) -> None:
         pairs, done = t.source.next_chunk(self.config.chunk_bytes)
         if done:
             t.source.close()  # the read transaction is not needed any more
@@ -170,7 +169,13 @@ class SnapshotSender:
             t.item if t.next_seq == 0 else None,
         )
         t.next_seq += 1
-        return send(t.to_store, codec.encode_snap_chunk(chunk))
+        send(t.to_store, codec.encode_snap_chunk(chunk))
+
+    def fail_transfers_to(self, store_id: int) -> None:
+        """The transport refused frames for `store_id`: its transfers end."""
+        for t in [t for t in self._out.values() if t.to_store == store_id]:
+            log.warning("snapshot transfer %x: store %d unreachable", t.id, store_id)
+            self._end(t, SnapshotStatus.FAILURE)
 
     def take_outcomes(self) -> list[Outcome]:
         out, self._outcomes = self._outcomes, []

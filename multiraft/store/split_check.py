@@ -10,6 +10,7 @@ a region is not scanned again until it has grown.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 from ..protocol.region import Region
@@ -36,7 +37,7 @@ class RegionSize:
     keys: int = 0
     known: bool = False
 
-    def grow(self, key: bytes, value: bytes | None) -> None:
+    def grow(self, key: builtins.bytes, value: builtins.bytes | None) -> None:
         if value is None:
             self.keys = max(0, self.keys - 1)
         else:

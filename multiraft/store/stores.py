@@ -1,21 +1,18 @@
 """The cluster's stores as this store knows them: their addresses (durable,
 in the store meta), when each was last heard from, and what each last said
 about itself. Gossip keeps every store's copy current; the scheduling
-decisions read it."""
+decisions read it. Time comes in as an argument (the turn's clock)."""
 
 from __future__ import annotations
 
 import logging
-import time
+import math
 from collections.abc import Iterable
 from typing import Any
-
-import zmq
 
 from ..protocol.limits import check_store_addr
 from ..protocol.region import Region
 from ..storage.engine import Engine
-from ..transport.zmq import Transport
 from .meta import StoreMeta
 
 log = logging.getLogger(__name__)
@@ -26,32 +23,28 @@ class StoreBook:
         self,
         meta: StoreMeta,
         engine: Engine,
-        transport: Transport,
         live_window: float,
         down_after: float,
+        now: float,
     ) -> None:
         self.me = meta.store_id
         self.meta = meta
         self.addrs = meta.stores
         """store id -> "HOST:PORT", this store included (the meta's own dict)."""
+        self.version = 0
+        """Bumped whenever `addrs` changes (the shell reconnects then)."""
         self._engine = engine
-        self._transport = transport
         self._live_window = live_window
         self._down_after = down_after
-        self.started = time.monotonic()
+        self.started = now
         self.last_seen: dict[int, float] = {}
-        self.stats: dict[int, dict] = {}
+        self.stats: dict[int, dict[str, Any]] = {}
         """What each other store last said about itself."""
-        for sid, addr in self.addrs.items():
-            try:
-                transport.set_store_addr(sid, addr)
-            except (TypeError, ValueError, zmq.ZMQError) as e:
-                log.error("store %d has an unusable address %r: %s", sid, addr, e)
 
-    def heard_from(self, store_id: int) -> None:
-        self.last_seen[store_id] = time.monotonic()
+    def heard_from(self, store_id: int, now: float) -> None:
+        self.last_seen[store_id] = now
 
-    def learn(self, sender: int, stats: Any, addrs: Any) -> None:
+    def learn(self, sender: int, stats: Any, addrs: Any, now: float) -> None:
         """What a store gossiped: its own statistics and the stores it knows."""
         if isinstance(stats, dict):
             self.stats[sender] = stats
@@ -59,17 +52,17 @@ class StoreBook:
             if type(sid) is not int or sid < 1 or sid in self.addrs:
                 continue
             try:
-                self.add(sid, check_store_addr(addr))
-            except (TypeError, ValueError, zmq.ZMQError) as e:
+                self.add(sid, check_store_addr(addr), now)
+            except (TypeError, ValueError) as e:
                 log.warning("store %d gossiped a bad store address: %s", sender, e)
 
-    def add(self, store_id: int, addr: str) -> None:
+    def add(self, store_id: int, addr: str, now: float) -> None:
         """Remember a store (joined through us or heard of), durably; it
         counts as heard from now, for the down-time clock."""
-        self._transport.set_store_addr(store_id, addr)
         log.info("store %d at %s joins the cluster", store_id, addr)
         self.addrs[store_id] = addr
-        self.last_seen.setdefault(store_id, time.monotonic())
+        self.version += 1
+        self.last_seen.setdefault(store_id, now)
         batch = self._engine.batch()
         self.meta.write(batch)
         batch.commit()
@@ -80,15 +73,16 @@ class StoreBook:
             return True
         return any(r.peer_on(store_id) is not None for r in regions)
 
-    def live(self) -> list[int]:
+    def live(self, now: float) -> list[int]:
         """This store and the stores heard from within the live window."""
-        horizon = time.monotonic() - self._live_window
-        return [s for s in self.addrs if s == self.me or self.last_seen.get(s, 0) >= horizon]
+        horizon = now - self._live_window
+        seen = self.last_seen
+        return [s for s in self.addrs if s == self.me or seen.get(s, -math.inf) >= horizon]
 
-    def down(self) -> set[int]:
+    def down(self, now: float) -> set[int]:
         """Stores silent for longer than the down time (counted from this
         store's start for those never heard from): gone for good."""
-        horizon = time.monotonic() - self._down_after
+        horizon = now - self._down_after
         return {
             s for s in self.addrs if s != self.me and self.last_seen.get(s, self.started) < horizon
         }

@@ -206,4 +206,4 @@ def decode(frame: bytes) -> Frame:
     decoder = PEER_DECODERS.get(kind)
     if decoder is None:
         raise CodecError(f"unknown frame kind {kind}")
-    return decode_checked(kind, body, decoder)  # type: ignore[no-any-return]
+    return decode_checked(kind, body, decoder)

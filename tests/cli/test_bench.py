@@ -3,6 +3,7 @@ short real run against its own local cluster."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -179,12 +180,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM lets the bench stop its stores; then kill whatever is left."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=10)

@@ -4,6 +4,7 @@ linearizable, with Timeout meaning "may or may not have happened"."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import signal
@@ -66,10 +67,8 @@ def nemesis(cluster, seed: int, stop: threading.Event) -> None:
                 stop.wait(rng.uniform(0.3, 1.5))
                 proc.send_signal(signal.SIGCONT)
             else:
-                try:
+                with contextlib.suppress(MultiraftError):
                     admin.split(rng.choice(KEYS) + b"~")
-                except MultiraftError:
-                    pass
             stop.wait(rng.uniform(0.5, 1.5))
 
 

@@ -26,7 +26,14 @@ from .test_linearizable_under_faults import client_worker
 
 
 def cli(cluster, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "multiraft.cli.main", *args, "--cluster", ",".join(cluster.endpoints())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "multiraft.cli.main",
+        *args,
+        "--cluster",
+        ",".join(cluster.endpoints()),
+    ]
     return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -41,6 +42,27 @@ def assert_contiguous(regions: list[dict]) -> None:
         assert left["end"] == right["start"], (left, right)
 
 
+def write_fresh_keys(endpoints: list[str], n: int, stop: threading.Event, acked: dict) -> None:
+    """Put keys w<n>-00000, w<n>-00001, ... until `stop`; `acked` gets each answered one."""
+    with Client(endpoints, timeout=20) as client:
+        i = 0
+        while not stop.is_set():
+            key = b"w%d-%05d" % (n, i)
+            client.put(key, key)
+            acked[key] = key
+            i += 1
+
+
+def increment(endpoints: list[str], n: int, stop: threading.Event, increments: list[int]) -> None:
+    """Increment m-counter by cas until `stop`; increments[n] counts the swaps."""
+    with Client(endpoints, timeout=20) as client:
+        while not stop.is_set():
+            cur = client.get(b"m-counter")
+            new = b"%d" % (int(cur or b"0") + 1)
+            if client.cas(b"m-counter", cur, new):
+                increments[n] += 1
+
+
 def test_split_under_concurrent_writes_and_cas(make_cluster) -> None:
     c = make_cluster(3)
     acked: dict[bytes, bytes] = {}
@@ -48,31 +70,16 @@ def test_split_under_concurrent_writes_and_cas(make_cluster) -> None:
     errors: list[BaseException] = []
     stop = threading.Event()
 
-    def writer(n: int) -> None:
-        with Client(c.endpoints(), timeout=20) as client:
-            i = 0
-            while not stop.is_set():
-                key = b"w%d-%05d" % (n, i)
-                client.put(key, key)
-                acked[key] = key
-                i += 1
-
-    def incrementer(n: int) -> None:
-        with Client(c.endpoints(), timeout=20) as client:
-            while not stop.is_set():
-                cur = client.get(b"m-counter")
-                new = b"%d" % (int(cur or b"0") + 1)
-                if client.cas(b"m-counter", cur, new):
-                    increments[n] += 1
-
-    def guarded(fn, n):
+    def guarded(fn, n, out):
         try:
-            fn(n)
+            fn(c.endpoints(), n, stop, out)
         except Exception as e:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(e)
 
-    threads = [threading.Thread(target=guarded, args=(writer, n)) for n in range(2)]
-    threads += [threading.Thread(target=guarded, args=(incrementer, n)) for n in range(2)]
+    threads = [
+        threading.Thread(target=guarded, args=(write_fresh_keys, n, acked)) for n in range(2)
+    ]
+    threads += [threading.Thread(target=guarded, args=(increment, n, increments)) for n in range(2)]
     for t in threads:
         t.start()
     rng = random.Random(3)
@@ -116,10 +123,8 @@ def test_split_while_a_replica_is_down_then_it_catches_up(make_cluster) -> None:
             def moved(rid: int = region.id) -> bool:
                 if c.leader_of(rid, [down]) == down:
                     return True
-                try:
+                with contextlib.suppress(MultiraftError):
                     client.transfer_leader(rid, down)
-                except MultiraftError:
-                    pass
                 return False
 
             wait_for(f"region {region.id} led by the restarted store", moved, timeout=30)

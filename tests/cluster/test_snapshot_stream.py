@@ -53,10 +53,8 @@ class PeakSampler:
     def _run(self) -> None:
         while not self._stop.wait(0.005):
             for pid in self.peak:
-                try:
+                with contextlib.suppress(OSError, AssertionError):
                     self.peak[pid] = max(self.peak[pid], rss_anon(pid))
-                except (OSError, AssertionError):
-                    pass
 
     def stop(self) -> dict[int, int]:
         self._stop.set()

@@ -222,4 +222,6 @@ def test_new_leader_blocks_conf_changes_until_it_applied_its_log() -> None:
 def test_response_from_unknown_node_is_refused() -> None:
     net = Network((1, 2, 3))
     net.elect(1)
-    assert isinstance(net.raw(1).step(Message(MT.APP_RESP, to=1, frm=9, term=1, index=1)), StepPeerNotFound)
+    assert isinstance(
+        net.raw(1).step(Message(MT.APP_RESP, to=1, frm=9, term=1, index=1)), StepPeerNotFound
+    )

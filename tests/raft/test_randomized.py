@@ -2,8 +2,8 @@
 reordering, partitions, crashes and restarts, and log compaction, with Raft's safety
 properties checked after every step and liveness checked at the end.
 
-A failure names its seed; replay one schedule with
-`PYTHONPATH=. python -c "from tests.raft.test_randomized import run_schedule; run_schedule(SEED, NODES)"`.
+A failure names its seed; replay one schedule with `PYTHONPATH=. python -c
+"from tests.raft.test_randomized import run_schedule; run_schedule(SEED, NODES)"`.
 """
 
 from __future__ import annotations

@@ -341,7 +341,9 @@ def test_propose_as_candidate_is_dropped():
     n.campaign()
     assert n.status().soft_state.raft_state == CANDIDATE
     assert isinstance(n.propose(b"x"), ProposalDropped)
-    assert isinstance(n.propose_conf_change(ConfChange(ConfChangeType.ADD_NODE, 4)), ProposalDropped)
+    assert isinstance(
+        n.propose_conf_change(ConfChange(ConfChangeType.ADD_NODE, 4)), ProposalDropped
+    )
 
 
 def test_follower_forwards_proposals_to_leader():

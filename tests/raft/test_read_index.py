@@ -75,7 +75,10 @@ def test_read_index_covers_every_acknowledged_write() -> None:
 
 def test_new_leader_defers_reads_until_it_committed_an_entry_of_its_term() -> None:
     net = leader_with_data()
-    hold = lambda m: not (m.type == MT.APP_RESP and m.to == 2)
+
+    def hold(m):
+        return not (m.type == MT.APP_RESP and m.to == 2)
+
     net.filters.append(hold)
     net.elect(2)
     assert net.raw(2).raft.raft_log.committed == 4, "its empty entry (5) is not committed"

@@ -187,18 +187,20 @@ def test_empty_states():
 
 
 def test_message_classes():
-    assert LOCAL_MESSAGES == {
+    assert {
         MessageType.HUP,
         MessageType.BEAT,
         MessageType.UNREACHABLE,
         MessageType.SNAP_STATUS,
         MessageType.CHECK_QUORUM,
-    }
+    } == LOCAL_MESSAGES
     assert MessageType.APP_RESP in RESPONSE_MESSAGES
     assert MessageType.APP not in RESPONSE_MESSAGES
 
 
 def test_message_encodes_to_bytes_and_back_as_conf_change_does():
-    m = Message(MessageType.APP, to=2, frm=1, term=3, entries=[Entry(3, 4, data=b"d")], snapshot=SNAP)
+    m = Message(
+        MessageType.APP, to=2, frm=1, term=3, entries=[Entry(3, 4, data=b"d")], snapshot=SNAP
+    )
     data = m.encode()
     assert isinstance(data, bytes) and Message.decode(data) == m

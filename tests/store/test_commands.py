@@ -15,8 +15,6 @@ from multiraft.store.commands import (
     decode_entry,
     encode_split,
     encode_writes,
-    err,
-    ok,
 )
 
 
@@ -45,14 +43,5 @@ def test_unknown_kind_raises_value_error(kind: object) -> None:
         decode_entry(msgpack.packb([kind, []]))
 
 
-def test_ops_and_result_shapes() -> None:
+def test_ops() -> None:
     assert OPS == {"put": PUT, "delete": DELETE, "cas": CAS}
-    assert ok() == ["ok", None]
-    assert ok(True) == ["ok", True]
-    assert err("NotLeader", "m") == ["err", "NotLeader", "m", {}]
-    assert err("KeyNotInRegion", "m", {"region": [1]}) == [
-        "err",
-        "KeyNotInRegion",
-        "m",
-        {"region": [1]},
-    ]

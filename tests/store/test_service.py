@@ -1,37 +1,35 @@
+"""The KV service and the turn, driven by hand: requests go in as frames,
+answers come out of the turn; no sockets, no wall clock (the driver moves
+the store's clock from tick to tick)."""
+
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
-import zmq
 
+from multiraft.errors import EpochNotMatch
 from multiraft.protocol import wire
 from multiraft.protocol.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
 from multiraft.protocol.region import Region
 from multiraft.protocol.wire import Reply, Request
-from multiraft.raft.types import Message, MessageType
-from multiraft.store import service as service_mod
-from multiraft.store import store as store_mod
-from multiraft.store.peer import Handle, ReadOp
-from multiraft.store.store import Store, StoreConfig
+from multiraft.raft import Message, MessageType
+from multiraft.store.commands import ReadOp
+from multiraft.store.config import StoreConfig
+from multiraft.store.operation import read, ready, write
+from multiraft.store.store import Store
 from multiraft.transport import codec
 
 MAX_TURNS = 2000
 """Bound on every loop that drives the store (each turn takes well under 1 ms)."""
+START = 1000.0
+"""The simulated clock's reading when a store starts."""
 
 
-def free_addr() -> str:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
-
-
-def config(tmp_path: Path, addr: str) -> StoreConfig:
+def config(tmp_path: Path, addr: str = "127.0.0.1:20000") -> StoreConfig:
     return StoreConfig(
         store_id=1,
         addr=addr,
@@ -44,26 +42,29 @@ def config(tmp_path: Path, addr: str) -> StoreConfig:
 
 
 class Driver:
-    """Drives a Store by hand: no thread, no clock; replies are captured."""
+    """Drives a Store's turns by hand on a simulated clock; answers are decoded."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.now = store.ctx.now
+        self.inbox: list[tuple[bytes, bytes]] = []
         self.replies: dict[int, Reply] = {}
         self._next_id = 0
-        store.transport.reply = self._capture  # type: ignore[method-assign]
-
-    def _capture(self, identity: bytes, frame: bytes) -> None:
-        rep = codec.decode(frame)
-        assert isinstance(rep, Reply)
-        assert rep.request_id not in self.replies, "answered twice"
-        self.replies[rep.request_id] = rep
 
     def turn(self, tick: bool = False) -> None:
-        for p in self.store.peers.values():
-            if tick:
-                p.raw_node.tick()
-            self.store.touch(p)
-        self.store.turn()
+        if tick:
+            self.now = max(self.now, self.store.next_tick)
+        inbox, self.inbox = self.inbox, []
+        out = self.store.turn(inbox, self.now)
+        frames = list(out.replies)
+        out.batch.commit()
+        frames += self.store.advance().replies
+        for _identity, frame in frames:
+            msg = wire.decode_client_frame(frame)
+            for rep in msg.replies if isinstance(msg, wire.ReplyBatch) else [msg]:
+                assert isinstance(rep, Reply)
+                assert rep.request_id not in self.replies, "answered twice"
+                self.replies[rep.request_id] = rep
 
     def until(self, cond: Any, tick: bool = False) -> None:
         for _ in range(MAX_TURNS):
@@ -77,8 +78,7 @@ class Driver:
 
         def settled() -> bool:
             return all(
-                p.is_leader()
-                and p.storage.apply_state.applied_index == p.raw_node.raft.raft_log.last_index()
+                p.is_leader() and p.storage.apply_state.applied_index == p.status().last_index
                 for p in self.store.peers.values()
             )
 
@@ -87,7 +87,7 @@ class Driver:
     def send(self, op: str, args: dict) -> int:
         self._next_id += 1
         rid = self._next_id
-        self.store.service.handle(Request(rid, op, args), Handle(b"client", rid))
+        self.inbox.append((b"client", wire.encode_request(Request(rid, op, args))))
         return rid
 
     def call(self, op: str, args: dict) -> Reply:
@@ -98,7 +98,7 @@ class Driver:
 
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[Driver]:
-    store = Store(config(tmp_path, free_addr()))
+    store = Store(config(tmp_path), START)
     try:
         yield Driver(store)
     finally:
@@ -243,11 +243,11 @@ def test_put_get_delete_cas(leader: Driver) -> None:
 
 def test_many_writes_in_one_turn_are_one_entry(leader: Driver) -> None:
     peer = leader.store.peers[1]
-    before = peer.raw_node.raft.raft_log.last_index()
+    before = peer.status().last_index
     rids = [leader.send("put", write_args(key=b"k%d" % i, value=b"v")) for i in range(20)]
     leader.until(lambda: all(r in leader.replies for r in rids))
     assert all(leader.replies[r].ok for r in rids)
-    assert peer.raw_node.raft.raft_log.last_index() == before + 1
+    assert peer.status().last_index == before + 1
 
 
 def test_retried_write_is_answered_from_the_session(leader: Driver) -> None:
@@ -288,7 +288,7 @@ def test_scan_stops_at_the_region_end(leader: Driver) -> None:
 
 
 def test_server_busy(leader: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service_mod, "MAX_PENDING_PROPOSALS", 0)
+    monkeypatch.setattr(write, "MAX_PENDING_PROPOSALS", 0)
     assert error_kind(leader.call("put", write_args(value=b"v"))) == "ServerBusy"
 
 
@@ -303,7 +303,6 @@ def test_regions_and_status(leader: Driver) -> None:
 
 
 def test_garbage_frames_are_dropped(leader: Driver) -> None:
-    store = leader.store
     for frame in (
         b"",
         b"\x01",
@@ -312,137 +311,26 @@ def test_garbage_frames_are_dropped(leader: Driver) -> None:
         b"\x01\x03" + msgpack.packb([1, True, None]),  # a reply is not for a store
         b"\x01\x01" + msgpack.packb([0, 1, [], {}]),  # another cluster's traffic
     ):
-        store._on_frame(b"id", frame)
+        leader.inbox.append((b"id", frame))
     leader.turn()
     assert leader.replies == {}
     assert leader.call("put", write_args(value=b"still")).ok
-
-
-def elect(store: Store) -> None:
-    """Tick the one-replica store by hand until it leads region 1."""
-    for _ in range(MAX_TURNS):
-        for p in store.peers.values():
-            p.raw_node.tick()
-            store.touch(p)
-        store.turn()
-        if store.peers[1].is_leader():
-            return
-    raise AssertionError("no leader")
-
-
-@pytest.fixture
-def wired(tmp_path: Path) -> Iterator[tuple[Store, zmq.Socket]]:
-    """A one-replica store leading its region, driven by hand, and a DEALER
-    connected to its address."""
-    addr = free_addr()
-    store = Store(config(tmp_path, addr))
-    client = zmq.Context.instance().socket(zmq.DEALER)
-    client.setsockopt(zmq.LINGER, 0)
-    try:
-        client.connect(f"tcp://{addr}")
-        elect(store)
-        yield store, client
-    finally:
-        client.close(0)
-        store.close()
-
-
-def pump(store: Store) -> None:
-    """One loop turn by hand: take in what arrived, then turn every region."""
-    for identity, frame in store.transport.recv_all(5):
-        store._on_frame(identity, frame)
-    for p in store.peers.values():
-        store.touch(p)
-    store.turn()
-
-
-def test_a_dealer_client_end_to_end(wired: tuple[Store, zmq.Socket]) -> None:
-    store, client = wired
-
-    def roundtrip(req: Request) -> Reply:
-        client.send(wire.encode_request(req))
-        deadline = time.monotonic() + 5
-        while not client.poll(0):
-            assert time.monotonic() < deadline, "no reply"
-            pump(store)
-        rep = codec.decode(client.recv())
-        assert isinstance(rep, Reply) and rep.request_id == req.request_id
-        return rep
-
-    put = write_args(key=b"wire", value=b"value")
-    assert roundtrip(Request(11, "put", put)).ok
-    rep = roundtrip(Request(12, "get", read_args(key=b"wire")))
-    assert rep.ok and rep.result == b"value"
-    rep = roundtrip(Request(13, "get", read_args(region=5, key=b"wire")))
-    assert not rep.ok and rep.result[0] == "RegionNotFound"
-
-
-def test_a_requests_frame_is_answered_in_replies_frames(wired: tuple[Store, zmq.Socket]) -> None:
-    store, client = wired
-    requests = [
-        Request(1, "get", read_args(region=5, key=b"a")),
-        Request(2, "nope", {}),
-        Request(3, "put", write_args(key=b"k", value=b"v")),
-    ]
-    client.send(wire.encode_batch(wire.KIND_REQUESTS, [wire.pack_request(r) for r in requests]))
-    replies: dict[int, Reply] = {}
-    frames = []
-    for _ in range(MAX_TURNS):
-        if len(replies) == 3:
-            break
-        pump(store)
-        while client.poll(0):
-            batch = codec.decode(client.recv())
-            assert isinstance(batch, wire.ReplyBatch)
-            frames.append([r.request_id for r in batch.replies])
-            replies.update((r.request_id, r) for r in batch.replies)
-    assert replies[1].result[0] == "RegionNotFound"
-    assert replies[2].result[0] == "InvalidRequest"
-    assert replies[3].ok
-    assert frames[0][:2] == [1, 2], "the refusals of one turn share a frame"
-
-
-def test_a_failed_start_closes_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    opened = []
-    real = store_mod.open_data_dir
-
-    def spy(*args: Any, **kw: Any) -> Any:
-        engine, meta = real(*args, **kw)
-        opened.append(engine)
-        return engine, meta
-
-    monkeypatch.setattr(store_mod, "open_data_dir", spy)
-    busy = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        addr = f"127.0.0.1:{busy.getsockname()[1]}"
-        with pytest.raises(zmq.ZMQError):
-            Store(config(tmp_path, addr))
-    finally:
-        busy.close()
-    [engine] = opened
-    try:
-        with pytest.raises(Exception, match="closed|deleted"):
-            engine.map_size()
-    finally:
-        engine.close()
 
 
 def test_an_empty_proposal_from_a_peer_store_does_not_crash(leader: Driver) -> None:
     store = leader.store
     prop = Message(MessageType.PROP, to=1, frm=1)
     item = codec.RaftItem(1, (1, 1), prop, store.peers[1].region_wire())
-    frame = codec.encode_peer_batch(codec.PeerBatch(store.cluster_id, 2, [item]))
-    store._on_frame(b"peer", frame)
+    frame = codec.encode_peer_batch(codec.PeerBatch(store.ctx.cluster_id, 2, [item]))
+    leader.inbox.append((b"peer", frame))
     assert leader.call("put", write_args(value=b"still")).ok
 
 
 def test_join_adds_a_store_once_and_refuses_taken_ids_and_addresses(leader: Driver) -> None:
     store = leader.store
     rep = leader.call("join", {"store_id": 4, "addr": "127.0.0.1:1"})
-    assert rep.ok and rep.result["cluster_id"] == store.cluster_id
-    assert rep.result["stores"] == {1: store.config.addr, 4: "127.0.0.1:1"}
+    assert rep.ok and rep.result["cluster_id"] == store.ctx.cluster_id
+    assert rep.result["stores"] == {1: store.ctx.config.addr, 4: "127.0.0.1:1"}
     assert leader.call("join", {"store_id": 4, "addr": "127.0.0.1:1"}).ok  # asked again
     assert error_kind(leader.call("join", {"store_id": 4, "addr": "127.0.0.1:2"})) == (
         "InvalidRequest"
@@ -453,22 +341,16 @@ def test_join_adds_a_store_once_and_refuses_taken_ids_and_addresses(leader: Driv
     assert error_kind(leader.call("join", {"store_id": "5", "addr": "x:1"})) == "InvalidRequest"
     for bad in ("localhost", "x:0", "x:99999", ":1", 7):
         assert error_kind(leader.call("join", {"store_id": 6, "addr": bad})) == "InvalidRequest"
-    store.book.stats[4] = {"regions": 0}  # store 4 has run: it lost its data if it asks again
+    store.ctx.book.stats[4] = {"regions": 0}  # store 4 has run: it lost its data if it asks again
     assert error_kind(leader.call("join", {"store_id": 4, "addr": "127.0.0.1:1"})) == (
         "InvalidRequest"
     )
     store.close()
-    reopened = Store(config_at(store.config))
+    reopened = Store(store.ctx.config, START)
     try:
-        assert reopened.stores == {1: store.config.addr, 4: "127.0.0.1:1"}  # durable
+        assert reopened.ctx.book.addrs == {1: store.ctx.config.addr, 4: "127.0.0.1:1"}  # durable
     finally:
         reopened.close()
-
-
-def config_at(c: StoreConfig) -> StoreConfig:
-    """The same data dir, on a fresh address (ZeroMQ unbinds the old one
-    asynchronously after close)."""
-    return StoreConfig(c.store_id, free_addr(), c.data_dir, None, 1, c.tick_interval, sync=False)
 
 
 @pytest.mark.parametrize(
@@ -494,14 +376,16 @@ def test_replica_change_goals_already_met_answer_at_once(leader: Driver) -> None
 def test_a_store_sends_directory_requests_elsewhere_until_it_heard_the_cluster(
     tmp_path: Path,
 ) -> None:
-    addr = free_addr()
-    two = StoreConfig(1, addr, str(tmp_path / "s1"), {1: addr, 2: free_addr()}, 1, 0.01, sync=False)
-    store = Store(two)
+    addr = "127.0.0.1:1"
+    two = StoreConfig(
+        1, addr, str(tmp_path / "s1"), {1: addr, 2: "127.0.0.1:2"}, 1, 0.01, sync=False
+    )
+    store = Store(two, START)
     try:
         d = Driver(store)
         assert error_kind(d.call("regions", {})) == "ServerBusy"
         assert error_kind(d.call("status", {})) == "ServerBusy"
-        store.book.stats[2] = {"regions": 0}  # store 2's gossip arrived
+        store.ctx.book.stats[2] = {"regions": 0}  # store 2's gossip arrived
         assert d.call("regions", {}).ok and d.call("status", {}).ok
     finally:
         store.close()
@@ -512,17 +396,17 @@ def test_a_read_accepted_before_a_split_is_refused_when_served_after_it(leader: 
     after a split shrank that region, it would skip the split-off keys."""
     peer = leader.store.peers[1]
     accepted = ReadOp("scan", b"a", b"", 10, version=peer.region.epoch.version)
-    assert leader.store._read(peer, accepted)[0] == "ok"
+    assert read.execute(leader.store.ctx, peer, accepted) == []
     rep = leader.call("split", {"region": 1, "epoch": [1, 1], "key": b"m"})
     assert rep.ok
-    result = leader.store._read(peer, accepted)  # served after the split
-    assert result[:2] == ["err", "EpochNotMatch"]
+    result = read.execute(leader.store.ctx, peer, accepted)  # served after the split
+    assert isinstance(result, EpochNotMatch)
 
 
 def test_log_gc_discards_a_step_per_turn_and_keeps_the_tail(tmp_path: Path) -> None:
-    cfg = config(tmp_path, free_addr())
+    cfg = config(tmp_path)
     cfg.log_gc_threshold, cfg.log_gc_keep = 32, 8
-    store = Store(cfg)
+    store = Store(cfg, START)
     try:
         driver = Driver(store)
         driver.lead()
@@ -537,6 +421,6 @@ def test_log_gc_discards_a_step_per_turn_and_keeps_the_tail(tmp_path: Path) -> N
             if storage.first_index() > start:
                 assert storage.first_index() - 1 <= applied - cfg.log_gc_keep
         assert storage.first_index() > start + 60, "the log was compacted as it grew"
-        assert max(steps) <= cfg.log_gc_threshold // store_mod.GC_STEPS
+        assert max(steps) <= cfg.log_gc_threshold // ready.GC_STEPS
     finally:
         store.close()

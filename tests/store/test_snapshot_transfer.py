@@ -46,16 +46,13 @@ class FakeSource:
 
 
 class Net:
-    """Collects frames per destination store; `up` decides delivery."""
+    """Collects frames per destination store."""
 
     def __init__(self) -> None:
         self.frames: list[tuple[int, bytes]] = []
-        self.up = True
 
-    def send(self, store_id: int, frame: bytes) -> bool:
-        if self.up:
-            self.frames.append((store_id, frame))
-        return self.up
+    def send(self, store_id: int, frame: bytes) -> None:
+        self.frames.append((store_id, frame))
 
     def take(self) -> list:
         out = [codec.decode(f) for _, f in self.frames]
@@ -134,17 +131,19 @@ def test_no_ack_within_the_timeout_fails_the_transfer(config: TransferConfig) ->
 
 def test_undeliverable_refused_and_over_the_cap_fail(config: TransferConfig) -> None:
     s, net = sender(config), Net()
-    net.up = False
-    first = FakeSource()
+    first, other = FakeSource(), FakeSource()
     s.start(item(), 2, first, 0.0)
+    s.start(item(), 3, other, 0.0)
     s.pump(0.0, net.send)
+    s.fail_transfers_to(2)  # the transport refused frames for store 2
     assert s.take_outcomes() == [Outcome(9, 2, SnapshotStatus.FAILURE)] and first.closed
-    net.up = True
+    assert not other.closed and len(s) == 1
+    s, net = sender(config), Net()
     assert s.start(item(), 2, FakeSource(), 0.0) and s.start(item(), 3, FakeSource(), 0.0)
     third = FakeSource()
     assert not s.start(item(), 4, third, 0.0) and third.closed
     s.pump(0.0, net.send)
-    s.on_ack(codec.SnapAck(CLUSTER, 2, 101, 0, False), 0.0)
+    s.on_ack(codec.SnapAck(CLUSTER, 2, 100, 0, False), 0.0)  # refused by store 2
     assert s.take_outcomes() == [Outcome(9, 2, SnapshotStatus.FAILURE)]
 
 

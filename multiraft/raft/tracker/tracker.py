@@ -35,7 +35,7 @@ class ProgressTracker:
         votes = {v: prs[v].recent_active for v in self.voters}
         return vote_result(self.voters, votes) == VoteResult.WON
 
-    def visit(self):
+    def visit(self) -> list[tuple[int, Progress]]:
         """(id, progress) of every member, in id order (deterministic sends)."""
         return sorted(self.progress.items())
 

@@ -1,4 +1,5 @@
-"""Replica changes of one region, as Raft membership changes.
+"""Replica changes of one region, as Raft membership changes: the leader's
+next step towards a goal, and every replica's apply of each step.
 
 A replica is added as a learner, caught up (by snapshot if need be), then
 promoted to voter; a replica is removed by removing its voter. Every step is
@@ -14,15 +15,25 @@ what the leader does next towards the goal.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import msgpack
 
-from ..protocol.peer_change import REMOVE, goal_reached
-from ..protocol.region import LEARNER, VOTER, Epoch, PeerMeta, Region
-from ..raft import ConfChange, ConfChangeType
-from .peer import Peer
+from ...errors import EpochNotMatch, InvalidRequest, NotLeader, ServerBusy
+from ...protocol.peer_change import ADD, CHANGES, REMOVE, goal_reached
+from ...protocol.region import LEARNER, VOTER, Epoch, PeerMeta, Region
+from ...raft import ConfChange, ConfChangeType, Entry
+from ..checks import check_leader, find_peer, not_leader
+from ..context import StoreContext
+from ..outbox import Handle
+from ..peer import Peer
+from ..region_state import destroy_region, region_state
+from .batch import TurnBatch
+
+log = logging.getLogger(__name__)
 
 CATCH_UP_SLACK = 64
 """A learner within this many entries of the leader's log counts as caught
@@ -134,3 +145,80 @@ def changed_region(region: Region, cc: ConfChange) -> Region:
         raise ChangeRefused(f"{kind.name} of peer {cc.node_id} on store {store_id} does not fit")
     epoch = Epoch(region.epoch.version, conf_ver + 1)
     return replace(region, epoch=epoch, peers=peers)
+
+
+def accept(
+    ctx: StoreContext,
+    args: dict[str, Any],
+    handle: Handle,
+    start_move: Callable[[int, int], None],
+) -> None:
+    """One step towards a voter on `store` (change "add") or no replica
+    there ("remove"); the answer carries the region's descriptor, and the
+    client asks again until the goal holds. `start_move(region, store)`
+    records that the new voter replaces the one on `store`."""
+    region_id, store_id, change = args["region"], args["store"], args["change"]
+    if type(store_id) is not int or change not in CHANGES:
+        raise InvalidRequest('store must be an int and change "add" or "remove"')
+    peer = find_peer(ctx.peers, region_id)
+    check_leader(peer)
+    if change == ADD and store_id not in ctx.book.addrs:
+        raise InvalidRequest(f"no store {store_id} in the cluster")
+    replaces = args.get("replaces")
+    if replaces is not None and change == ADD:
+        if type(replaces) is not int:
+            raise InvalidRequest("replaces must be a store id")
+        start_move(region_id, replaces)
+    step = take_step(ctx, peer, store_id, change, handle)
+    if isinstance(step, Done):
+        ctx.outbox.reply(handle, peer.region_wire())
+    elif isinstance(step, Wait):
+        raise ServerBusy(step.why)
+    elif isinstance(step, TransferFirst):
+        raise NotLeader(
+            "leadership moves before the replica goes",
+            peer.store_of_peer(step.peer_id),
+            {"region": peer.region_wire()},
+        )
+
+
+def take_step(
+    ctx: StoreContext, peer: Peer, store_id: int, change: str, handle: Handle | None
+) -> Step:
+    """Take the next step of a replica change of `peer`'s region (this
+    store leads it); a proposal answers `handle` once applied."""
+    step = next_step(peer, store_id, change, lambda: ctx.meta.alloc_ids(ctx.engine, 1)[0])
+    if isinstance(step, Propose):
+        log.info("region %d: proposing %s", peer.region.id, step.change.type.name)
+        handles = [handle] if handle else []
+        dropped = peer.propose(step.change, handles)
+        if dropped is not None:
+            for h in handles:
+                ctx.outbox.reply(h, not_leader(peer, str(dropped)))
+    elif isinstance(step, TransferFirst):
+        peer.raw_node.transfer_leader(step.peer_id)
+    ctx.wake(peer)
+    return step
+
+
+def apply(tb: TurnBatch, peer: Peer, e: Entry) -> Any:
+    """A membership change: the descriptor gets the new replica set and
+    conf_ver, and Raft the new configuration, in this batch. A change
+    that no longer fits is refused the same way on every replica."""
+    region = peer.region
+    try:
+        cc = ConfChange.decode(e.data)
+        new = changed_region(region, cc)
+    except (ChangeRefused, ValueError, TypeError) as exc:
+        log.warning("region %d: conf change at %d refused: %s", region.id, e.index, exc)
+        return EpochNotMatch(str(exc), {"regions": [region.to_wire()]})
+    cs = peer.raw_node.apply_conf_change(cc)
+    peer.region = new
+    tb.changed.append(peer)
+    log.info("region %d: %s of peer %d applied", region.id, cc.type.name, cc.node_id)
+    if new.peer_by_id(peer.peer_id) is None:
+        destroy_region(tb.batch, peer.storage, new.epoch.conf_ver, peer.peer_id)
+        tb.removed.append(peer)
+    else:
+        peer.storage.set_region(tb.batch, region_state(new, cs))
+    return new.to_wire()

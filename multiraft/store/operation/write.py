@@ -1,0 +1,102 @@
+"""Writes (put, delete, cas): accepted into the leader's queue once checked,
+proposed as one entry per region per turn, applied exactly once through the
+region's session table (Raft thesis §6.3)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ...errors import InvalidRequest, KeyNotInRegion, ServerBusy
+from ...protocol.limits import check_key, check_optional_value, check_value
+from ...protocol.region import Epoch
+from ..checks import check_leader, check_region, find_peer, not_leader
+from ..commands import CAS, DELETE, OPS, PUT, WriteCommand, encode_writes
+from ..context import StoreContext
+from ..outbox import Handle
+from ..peer import Peer
+from ..session import NOT_APPLIED
+from .batch import TurnBatch
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_PROPOSALS = 1024
+"""Entries a region may have proposed but not applied before writes are refused
+with ServerBusy (each entry carries a whole turn's writes)."""
+
+
+def accept(ctx: StoreContext, op: str, args: dict[str, Any], handle: Handle) -> None:
+    """Queue a write on the leader of its region; raises what refuses it."""
+    key = check_key(args["key"])
+    a: bytes | None = None
+    b: bytes | None = None
+    if op == "put":
+        a = check_value(args["value"])
+    elif op == "cas":
+        a = check_optional_value(args["expected"], "expected")
+        b = check_optional_value(args["new"], "new")
+    client, seq, acked = args["client"], args["seq"], args["acked"]
+    if not all(type(i) is int and i >= 0 for i in (client, seq, acked)):
+        raise InvalidRequest("client, seq and acked must be non-negative ints")
+    epoch = Epoch.from_wire(args["epoch"])
+    peer = find_peer(ctx.peers, args["region"])
+    check_region(peer.region, epoch.version, key, ctx.router)
+    check_leader(peer)
+    if len(peer.proposals) >= MAX_PENDING_PROPOSALS:
+        raise ServerBusy(f"region {peer.region.id} has {len(peer.proposals)} proposals in flight")
+    cmd = WriteCommand(OPS[op], client, seq, acked, epoch.version, key, a, b)
+    peer.writes.append((cmd, handle))
+    ctx.wake(peer)
+
+
+def propose(ctx: StoreContext, peer: Peer) -> None:
+    """The turn's queued writes of `peer`'s region, as one entry."""
+    writes, peer.writes = peer.writes, []
+    handles = [h for _, h in writes]
+    dropped = peer.propose(encode_writes([c for c, _ in writes]), handles)
+    if dropped is not None:
+        refusal = not_leader(peer, str(dropped))
+        for h in handles:
+            ctx.outbox.reply(h, refusal)
+
+
+def apply(tb: TurnBatch, peer: Peer, index: int, cmds: list[WriteCommand]) -> list[Any]:
+    """The results of one entry's writes, applied into the turn's batch."""
+    return [_apply_one(tb, peer, index, c) for c in cmds]
+
+
+def _apply_one(tb: TurnBatch, peer: Peer, index: int, c: WriteCommand) -> Any:
+    sessions = peer.sessions
+    done = sessions.lookup(c.client, c.seq, c.acked, index)
+    if done is not NOT_APPLIED:
+        return done
+    try:
+        # The region may have split since the command was proposed: then
+        # nothing is applied and the client retries in the right region.
+        check_region(peer.region, key=c.key)
+    except KeyNotInRegion as e:
+        return e
+    result = _execute(tb, c)
+    sessions.record(c.client, c.seq, c.acked, index, result)
+    if c.op == PUT:
+        peer.size.grow(c.key, c.a)
+    elif c.op == DELETE:
+        peer.size.grow(c.key, None)
+    elif result is True:  # a CAS that swapped
+        peer.size.grow(c.key, c.b)
+    return result
+
+
+def _execute(tb: TurnBatch, c: WriteCommand) -> Any:
+    if c.op == PUT:
+        tb.put(c.key, c.a)
+        return None
+    if c.op == DELETE:
+        tb.put(c.key, None)
+        return None
+    if c.op == CAS:
+        if tb.get(c.key) != c.a:
+            return False
+        tb.put(c.key, c.b)
+        return True
+    return InvalidRequest(f"unknown write op {c.op}")

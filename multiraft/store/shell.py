@@ -1,0 +1,93 @@
+"""StoreServer: the ZeroMQ shell around a `Store`. It owns the sockets and
+the clock; the store owns everything else. One pass of its loop: wait for
+frames (until the next tick at most, not at all while the store is busy),
+run the store's turn on them, and carry out what it gives back in order:
+early Raft frames and answers, the commit (one fsync), the other Raft
+frames, then the turn's end (reads served, snapshot chunks, gossip)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+
+import zmq
+
+from ..transport.zmq import Transport
+from .config import StoreConfig
+from .join import ask_to_join
+from .outbox import ClientFrame, StoreFrame
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class StoreServer:
+    def __init__(self, config: StoreConfig) -> None:
+        join = None
+        if config.join is not None:
+            join = partial(ask_to_join, config.join, config.store_id, config.addr)
+        self.store = Store(config, time.monotonic(), join)
+        try:
+            self.transport = Transport(config.addr, config.store_id)
+        except Exception:
+            self.store.close()
+            raise
+        self._addrs_version = -1
+        self._undelivered: set[int] = set()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Ask the loop to finish its turn and return (safe from a signal handler)."""
+        self._stopping = True
+
+    def run(self) -> None:
+        busy = False
+        try:
+            while not self._stopping:
+                busy = self.run_once(0 if busy else None)
+        finally:
+            self.close()
+
+    def run_once(self, wait_ms: int | None = None) -> bool:
+        """One pass of the loop; returns whether the store has more to do at
+        once. `wait_ms`: how long to wait for input (None: until the next tick)."""
+        store = self.store
+        if wait_ms is None:
+            wait_ms = max(0, int((store.next_tick - time.monotonic()) * 1000))
+        inbox = self.transport.recv_all(wait_ms)
+        undelivered, self._undelivered = self._undelivered, set()
+        out = store.turn(inbox, time.monotonic(), undelivered)
+        self._connect_new_stores()
+        self._send(out.early)
+        self._reply(out.replies)
+        out.batch.commit()
+        self._send(out.late)
+        done = store.advance()
+        self._reply(done.replies)
+        self._send(done.frames)
+        return done.busy
+
+    def _connect_new_stores(self) -> None:
+        book = self.store.ctx.book
+        if book.version == self._addrs_version:
+            return
+        self._addrs_version = book.version
+        for store_id, addr in book.addrs.items():
+            try:
+                self.transport.set_store_addr(store_id, addr)
+            except (TypeError, ValueError, zmq.ZMQError) as e:
+                log.error("store %d has an unusable address %r: %s", store_id, addr, e)
+
+    def _send(self, frames: list[StoreFrame]) -> None:
+        for store_id, frame in frames:
+            if not self.transport.send_to_store(store_id, frame):
+                self._undelivered.add(store_id)
+
+    def _reply(self, frames: list[ClientFrame]) -> None:
+        for identity, frame in frames:
+            self.transport.reply(identity, frame)
+
+    def close(self) -> None:
+        self.store.close()
+        self.transport.close()
