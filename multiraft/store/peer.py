@@ -82,6 +82,7 @@ class Peer:
     def region(self, region: Region) -> None:
         self._region = region
         self._region_wire = region.to_wire()
+        self._stores = {p.peer_id: p.store_id for p in region.peers}
 
     def region_wire(self) -> list[object]:
         """The descriptor's wire form, cached: it rides on every Raft message."""
@@ -101,12 +102,12 @@ class Peer:
         return meta.store_id if meta else None
 
     def store_of_peer(self, peer_id: int) -> int | None:
-        meta = self.region.peer_by_id(peer_id)
-        return meta.store_id if meta else self.heard_from.get(peer_id)
+        store = self._stores.get(peer_id)
+        return store if store is not None else self.heard_from.get(peer_id)
 
     def heard(self, peer_id: int, store_id: int) -> None:
         """A message from `peer_id` came from `store_id`."""
-        if self.region.peer_by_id(peer_id) is None:
+        if peer_id not in self._stores:
             self.heard_from[peer_id] = store_id
 
     # -- proposals ---------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -34,16 +34,17 @@ class Session:
     last_index: int = 0
     """Log index of the client's latest write: the eviction order."""
     results: dict[int, Any] = field(default_factory=dict)
-    """seq -> the write's result: a value, or the `MultiraftError` it got."""
+    """seq -> the write's result as stored (`result_to_disk`): a session is
+    re-encoded whenever it changes, with every result it keeps, so they are
+    kept ready to pack and turned back into values only for a retry."""
 
     def encode(self) -> bytes:
-        results = [[seq, result_to_disk(r)] for seq, r in self.results.items()]
-        return msgpack.packb([self.acked, self.last_index, results])
+        return cast(bytes, msgpack.packb([self.acked, self.last_index, list(self.results.items())]))
 
     @staticmethod
     def decode(value: bytes) -> Session:
         acked, last_index, results = msgpack.unpackb(value)
-        return Session(acked, last_index, {seq: result_from_disk(r) for seq, r in results})
+        return Session(acked, last_index, dict(results))
 
 
 def result_to_disk(result: Any) -> list[Any]:
@@ -84,7 +85,7 @@ class SessionTable:
                 del s.results[old]
             self.dirty.add(client)
         if seq in s.results:
-            return s.results[seq]
+            return result_from_disk(s.results[seq])
         if seq < s.acked:
             return DUPLICATE_BELOW_ACKED
         return NOT_APPLIED
@@ -94,7 +95,7 @@ class SessionTable:
         if s is None:
             self._make_room()
             s = self.sessions[client] = Session(acked=acked)
-        s.results[seq] = result
+        s.results[seq] = result_to_disk(result)
         s.last_index = index
         if len(s.results) > MAX_RESULTS_PER_CLIENT:
             del s.results[min(s.results)]

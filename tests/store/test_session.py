@@ -122,7 +122,8 @@ def test_take_changes_writes_and_deletes_once() -> None:
     t.record(2, 1, 0, 11, InvalidRequest("unknown write op 9"))
     writes, deletes = t.take_changes()
     assert set(writes) == {1, 2} and deletes == set()
-    [stored] = Session.decode(writes[2]).results.values()
+    reloaded = SessionTable({2: Session.decode(writes[2])})
+    stored = reloaded.lookup(2, 1, 0, 12)
     assert isinstance(stored, InvalidRequest) and str(stored) == "unknown write op 9"
     assert t.take_changes() == ({}, set())
     t.lookup(1, 2, 0, 12)  # a lookup that changes nothing writes nothing
@@ -138,17 +139,24 @@ def test_evicted_then_recorded_again_is_a_write_not_a_delete() -> None:
 
 
 def test_session_encode_decode_round_trip() -> None:
-    s = Session(
-        acked=3,
-        last_index=2**40,
-        results={3: None, 4: True, 7: False, 8: [[b"k", b"v"]]},
-    )
+    t = SessionTable()
+    for seq, result in enumerate([None, True, False, [[b"k", b"v"]]], start=3):
+        t.record(1, seq, 3, 2**40, result)
+    t.record(1, 2**62, 3, 2**40, InvalidRequest("m", {"a": [1, 2]}))
+    t.record(1, 7, 3, 2**40, StoreError("x"))
+    s = t.sessions[1]
     assert Session.decode(s.encode()) == s
-    failed = Session(results={1: InvalidRequest("m", {"a": [1, 2]}), 2: StoreError("x")})
-    back = Session.decode(failed.encode()).results
-    assert isinstance(back[1], InvalidRequest) and back[1].detail == {"a": [1, 2]}
-    assert isinstance(back[2], StoreError) and str(back[2]) == "x"
     assert Session.decode(Session().encode()) == Session()
+    back = SessionTable({1: Session.decode(s.encode())})
+    assert [back.lookup(1, seq, 3, 0) for seq in (3, 4, 5, 6)] == [
+        None,
+        True,
+        False,
+        [[b"k", b"v"]],
+    ]
+    failed = back.lookup(1, 2**62, 3, 0)
+    assert isinstance(failed, InvalidRequest) and failed.detail == {"a": [1, 2]}
+    assert isinstance(back.lookup(1, 7, 3, 0), StoreError)
 
 
 def test_copy_is_deep() -> None:

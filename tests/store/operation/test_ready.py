@@ -15,7 +15,7 @@ from multiraft.storage.peer_storage import PeerStorage
 from multiraft.store.operation.ready import leader_sends_early
 from multiraft.store.outbox import Handle
 from multiraft.store.region_state import BOOTSTRAP_INDEX
-from multiraft.store.session import load_sessions
+from multiraft.store.session import SessionTable, load_sessions
 from tests.store.operation.conftest import REGION, TERM, Harness
 from tests.store.operation.test_write import cas, put
 
@@ -69,7 +69,7 @@ def test_applied_index_and_sessions_are_persisted_in_the_same_batch(h: Harness) 
         assert PeerStorage(again, REGION.id).apply_state.applied_index == e2.index
         sessions = load_sessions(again, REGION.id).sessions
         assert set(sessions) == {3, 4}
-        assert sessions[4].results == {7: True}
+        assert SessionTable(sessions).lookup(4, 7, 0, 0) is True
         assert sessions[4].last_index == e2.index
         assert kv.get(again, b"k") == b"w"
         prefix = keys.session_prefix(REGION.id)
