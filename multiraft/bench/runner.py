@@ -4,7 +4,6 @@ measured into one result (the `bench --json` object)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import multiprocessing as mp
 import os
@@ -15,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..client import AsyncClient, Client
+from ..client import Client
 from ..errors import MultiraftError
 from .cluster import LocalCluster
 from .histogram import Latencies
@@ -124,38 +123,13 @@ def prepare(cfg: BenchConfig, endpoints: Sequence[str], split: bool, log: Log) -
     with Client(endpoints, timeout=cfg.timeout) as c:
         if split and cfg.regions > 1:
             t = time.monotonic()
-            asyncio.run(split_all(endpoints, split_keys(cfg.keys, cfg.regions), cfg.timeout))
+            c.split_many(split_keys(cfg.keys, cfg.regions))
             log(f"split into {cfg.regions} regions in {time.monotonic() - t:.1f} s")
             balance_leaders(c, log)
     if OpMix(cfg.workload, cfg.read_ratio).needs_preload:
         t = time.monotonic()
         preload(cfg, endpoints)
         log(f"preloaded {cfg.keys} keys in {time.monotonic() - t:.1f} s")
-
-
-async def split_all(endpoints: Sequence[str], keys: list[bytes], timeout: float) -> None:
-    """Split at every key, a bisection level at a time: the splits of one
-    level hit distinct regions, so they run concurrently without racing."""
-    async with AsyncClient(list(endpoints), timeout=timeout) as client:
-        for level in bisection_levels(keys):
-            await asyncio.gather(*(client.split(k) for k in level))
-
-
-def bisection_levels(keys: list[bytes]) -> list[list[bytes]]:
-    """The middle key first, then the middles of both halves, and so on."""
-    levels: list[list[bytes]] = []
-    spans = [(0, len(keys))]
-    while spans:
-        level, nxt = [], []
-        for lo, hi in spans:
-            if lo < hi:
-                mid = (lo + hi) // 2
-                level.append(keys[mid])
-                nxt += [(lo, mid), (mid + 1, hi)]
-        if level:
-            levels.append(level)
-        spans = nxt
-    return levels
 
 
 def balance_leaders(c: Client, log: Log, timeout: float = SETUP_TIMEOUT) -> None:

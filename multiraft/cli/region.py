@@ -48,15 +48,20 @@ def list_(as_json: bool, cluster: str | None, timeout: float, hex_: bool) -> Non
 
 
 @region.command()
-@click.argument("key")
+@click.argument("keys", nargs=-1, required=True)
 @client_options
 @hex_option
-def split(key: str, cluster: str | None, timeout: float, hex_: bool) -> None:
-    """Split the region holding KEY at KEY (KEY starts the right half)."""
-    k = to_bytes(key, hex_, "KEY")
+def split(keys: tuple[str, ...], cluster: str | None, timeout: float, hex_: bool) -> None:
+    """Split the region holding KEY at KEY (KEY starts the right half); with
+    several keys, every region at all the keys it holds, many at once."""
+    ks = [to_bytes(k, hex_, "KEY") for k in keys]
     with connect(cluster, timeout) as c:
-        left, right = c.split(k)
-    echo_table(region_rows([(left, None), (right, None)], hex_))
+        if len(ks) == 1:
+            left, right = c.split(ks[0])
+            echo_table(region_rows([(left, None), (right, None)], hex_))
+            return
+        made = c.split_many(ks)
+    click.echo(f"{len(made)} regions start at the {len(set(ks))} keys")
 
 
 @region.command("transfer-leader")
@@ -154,7 +159,7 @@ def print_status(st: dict, as_json: bool = False, hex_: bool = False) -> None:
         echo_json({"stores": st["stores"], "regions": regions})
         return
     click.echo(f"answered by store {st.get('store_id')} at {st.get('addr')}")
-    rows = [["STORE", "ADDR", "STATE", "REGIONS", "LEADERS", "CAPACITY", "AVAILABLE"]]
+    rows = [["STORE", "ADDR", "STATE", "REGIONS", "LEADERS", "QUIET", "CAPACITY", "AVAILABLE"]]
     for s in sorted(st["stores"], key=lambda s: s.get("id", 0)):
         state = s.get("state") or ("up" if s.get("up") else "down")
         rows.append(
@@ -164,6 +169,7 @@ def print_status(st: dict, as_json: bool = False, hex_: bool = False) -> None:
                 state,
                 str(s.get("regions")),
                 str(s.get("leaders")),
+                str(s.get("quiet", "?")),
                 _size(s.get("capacity")),
                 _size(s.get("available")),
             ]

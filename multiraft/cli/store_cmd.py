@@ -104,6 +104,12 @@ def store() -> None:
     help="Bytes of keys and values per chunk of a streamed snapshot.",
 )
 @click.option(
+    "--hibernate-regions/--no-hibernate-regions",
+    default=True,
+    show_default=True,
+    help="Let idle regions go quiet: no ticks, no heartbeats, until something wakes them.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -122,6 +128,7 @@ def start(
     region_split_keys: int,
     max_store_down_time: float,
     snap_chunk_size: int,
+    hibernate_regions: bool,
     log_level: str,
 ) -> None:
     """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly."""
@@ -147,6 +154,7 @@ def start(
         join=join,
         max_store_down_time=max_store_down_time,
         snapshot=TransferConfig(chunk_bytes=snap_chunk_size),
+        hibernate=hibernate_regions,
     )
     try:
         s = StoreServer(config)

@@ -17,7 +17,7 @@ import itertools
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -36,6 +36,7 @@ from ..errors import (
 )
 from ..protocol.limits import (
     MAX_SCAN_LIMIT,
+    MAX_SPLIT_KEYS,
     WRITE_WINDOW,
     InvalidArgumentType,
     check_key,
@@ -228,6 +229,60 @@ class AsyncClient:
         self.routes.update(left)
         self.routes.update(right)
         return left, right
+
+    async def split_many(self, keys: Iterable[bytes]) -> list[Region]:
+        """Split at every key of `keys`, in any order (a key that already
+        starts a region is fine): the keys are grouped by the region holding
+        them, each region is cut at all of its keys at once by its leader,
+        and the regions are split in parallel. Returns the regions that
+        start at the keys, in key order."""
+        wanted = sorted({check_key(k) for k in keys})
+        if b"" in wanted:
+            raise InvalidRequest("cannot split at the start of the key space")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            groups = self._split_groups(wanted)
+            if not groups:
+                break
+            if time.monotonic() > deadline:
+                raise Timeout(f"split_many: {len(groups)} regions still to split")
+            await asyncio.gather(*(self._split_group(g, deadline) for g in groups))
+        return [r for r in (self.routes.lookup(k) for k in wanted) if r is not None]
+
+    def _split_groups(self, keys: list[bytes]) -> list[list[bytes]]:
+        """The keys that do not start a cached region yet, by the cached
+        region holding them (an unknown key is a group of its own, so the
+        route cache gets refreshed)."""
+        groups: dict[int | bytes, list[bytes]] = {}
+        for k in keys:
+            region = self.routes.lookup(k)
+            if region is None:
+                groups[k] = [k]
+            elif region.start != k:
+                groups.setdefault(region.id, []).append(k)
+        return [
+            g[i : i + MAX_SPLIT_KEYS]
+            for g in groups.values()
+            for i in range(0, len(g), MAX_SPLIT_KEYS)
+        ]
+
+    async def _split_group(self, keys: list[bytes], deadline: float) -> None:
+        """Cut the region holding keys[0] at those of `keys` it still holds."""
+
+        def build(region: Region) -> Args:
+            inside = [k for k in keys if region.contains(k) and k != region.start]
+            if not inside:
+                raise _AlreadySplit(region)
+            return {"keys": inside}
+
+        try:
+            result, _ = await self._run(
+                "split", self._by_key(keys[0]), build, mutating=True, deadline=deadline
+            )
+        except _AlreadySplit:
+            return
+        for desc in result if isinstance(result, list) else []:
+            self._learn(desc)
 
     async def transfer_leader(self, region_id: int, store_id: int) -> None:
         """Ask the region's leader to hand leadership to `store_id`."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -118,6 +118,11 @@ class Client:
     def split(self, key: bytes) -> tuple[Region, Region]:
         """Split the region holding `key` at `key`; returns (left, right)."""
         return self._call(self._async.split(key))
+
+    def split_many(self, keys: Iterable[bytes]) -> list[Region]:
+        """Split at every key (any order), each region once, many at once;
+        returns the regions starting at the keys, in key order."""
+        return self._call(self._async.split_many(keys))
 
     def transfer_leader(self, region_id: int, store_id: int) -> None:
         """Ask the region's leader to hand leadership to `store_id`."""

@@ -20,6 +20,9 @@ MAX_VALUE_SIZE = 8 * 1024 * 1024
 MAX_SCAN_LIMIT = 10_000
 """The most rows one scan request asks a store for; longer scans page."""
 
+MAX_SPLIT_KEYS = 1000
+"""The most keys one split request cuts its region at (one Raft entry)."""
+
 WRITE_WINDOW = 1024
 """A client starts write seq N only once every seq <= N - WRITE_WINDOW was
 answered, so at most WRITE_WINDOW of its answers are unacknowledged at any

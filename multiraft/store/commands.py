@@ -6,13 +6,16 @@ A normal entry's data is msgpack `[kind, payload]`:
 | ----------- | -------------------------------------------------------------- |
 | WRITES (0)  | `[[op, client, seq, acked, epoch_version, key, a, b], ...]`    |
 | SPLIT (1)   | `[epoch_version, split_key, new_region_id, [new_peer_id, ...]]` |
+| SPLITS (2)  | `[epoch_version, [[split_key, new_region_id, [new_peer_id, ...]], ...]]` |
 
 `op` is PUT (a = value), DELETE, or CAS (a = expected, b = new; None
 means absent). Every command proposed for a region in one store-loop turn
 goes into one entry: one Raft append, one fsync, many writes.
-A SPLIT entry is an admin command: every replica applies it in the same
+A split is an admin command: every replica applies it in the same
 transaction as the rest of its batch; new peer ids follow the order of the
-parent's peers. An empty entry (the leader's no-op at election) carries nothing.
+parent's peers. SPLITS cuts a region at several keys at once (ascending);
+SPLIT, one key, is what stores wrote before, still read. An empty entry
+(the leader's no-op at election) carries nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import msgpack
 
 WRITES = 0
 SPLIT = 1
+SPLITS = 2
 
 PUT = 1
 DELETE = 2
@@ -57,14 +61,22 @@ class WriteCommand:
 
 
 @dataclass(slots=True)
+class SplitPart:
+    """One cut of a split: the region [key, next cut or end) and its ids."""
+
+    key: bytes
+    region_id: int
+    peer_ids: list[int]
+
+
+@dataclass(slots=True)
 class SplitCommand:
     epoch_version: int
-    split_key: bytes
-    new_region_id: int
-    new_peer_ids: list[int]
+    parts: list[SplitPart]
+    """In ascending key order."""
 
     def to_wire(self) -> list[Any]:
-        return [self.epoch_version, self.split_key, self.new_region_id, self.new_peer_ids]
+        return [self.epoch_version, [[p.key, p.region_id, p.peer_ids] for p in self.parts]]
 
 
 @dataclass(slots=True)
@@ -83,7 +95,7 @@ def encode_writes(cmds: list[WriteCommand]) -> bytes:
 
 
 def encode_split(cmd: SplitCommand) -> bytes:
-    return msgpack.packb([SPLIT, cmd.to_wire()])
+    return msgpack.packb([SPLITS, cmd.to_wire()])
 
 
 def decode_entry(data: bytes) -> tuple[int, Any]:
@@ -92,5 +104,9 @@ def decode_entry(data: bytes) -> tuple[int, Any]:
     if kind == WRITES:
         return kind, [WriteCommand(*w) for w in payload]
     if kind == SPLIT:
-        return kind, SplitCommand(*payload)
+        version, key, region_id, peer_ids = payload
+        return SPLITS, SplitCommand(version, [SplitPart(key, region_id, peer_ids)])
+    if kind == SPLITS:
+        version, parts = payload
+        return kind, SplitCommand(version, [SplitPart(*p) for p in parts])
     raise ValueError(f"unknown entry kind {kind}")

@@ -40,3 +40,5 @@ class StoreConfig:
     """Seconds of silence after which a store counts as gone for good and
     the regions it held are re-replicated elsewhere."""
     snapshot: TransferConfig = field(default_factory=TransferConfig)
+    hibernate: bool = True
+    """Idle regions go quiet: no ticks, no heartbeats (`operation.quiesce`)."""

@@ -33,6 +33,8 @@ class StoreContext:
     """The clock reading of the current turn (seconds, monotonic)."""
     active: set[int] = field(default_factory=set)
     """Regions that got input since the last turn: the turn visits only these."""
+    awake: set[int] = field(default_factory=set)
+    """Regions whose replica here is ticked (the others are quiet)."""
     clears: list[kv.RangeClear] = field(default_factory=list)
     """Data of removed replicas, deleted a few transactions per turn."""
 
@@ -44,6 +46,6 @@ class StoreContext:
     def cluster_id(self) -> int:
         return self.meta.cluster_id
 
-    def wake(self, peer: Peer) -> None:
+    def touch(self, peer: Peer) -> None:
         """`peer` got input: the next turn looks at it."""
         self.active.add(peer.region.id)

@@ -19,13 +19,22 @@ log = logging.getLogger(__name__)
 
 GOSSIP_TICKS = 10
 """Ticks between two rounds of gossip (1 s at the default tick)."""
+FULL_ROUNDS = 30
+"""A round tells every region this store leads once in this many; the
+others tell only those whose descriptor or leadership changed (and a store
+that came back or joined gets a full round at once)."""
 DIRECTORY_WAIT_ROUNDS = 3
 """Gossip rounds a restarted store waits for others' gossip before it
 answers directory requests from what it has."""
 
 
-def send_gossip(ctx: StoreContext) -> None:
-    led = [[p.region_wire(), ctx.store_id] for p in ctx.peers.values() if p.is_leader()]
+def send_gossip(ctx: StoreContext, full: bool) -> None:
+    """One round: the regions led here (`full`) or those that changed."""
+    led = []
+    for p in ctx.peers.values():
+        if (full or p.gossip_due) and p.is_leader():
+            led.append([p.region_wire(), ctx.store_id])
+        p.gossip_due = False
     extras = {"regions": led, "stores": ctx.book.addrs, "stats": own_stats(ctx)}
     frame = codec.encode_peer_batch(codec.PeerBatch(ctx.cluster_id, ctx.store_id, [], extras))
     for store_id in ctx.book.addrs:
@@ -63,6 +72,7 @@ def own_stats(ctx: StoreContext) -> dict[str, int]:
     return {
         "regions": len(ctx.peers),
         "leaders": sum(p.is_leader() for p in ctx.peers.values()),
+        "quiet": len(ctx.peers) - len(ctx.awake),
         "capacity": disk.total,
         "available": disk.free,
     }
@@ -112,6 +122,7 @@ def status(ctx: StoreContext) -> dict[str, Any]:
             "leaders": c[1],
             "up": sid in live,
             "state": book.state(sid, live, down),
+            "quiet": stats.get(sid, {}).get("quiet"),
             "capacity": stats.get(sid, {}).get("capacity"),
             "available": stats.get(sid, {}).get("available"),
         }

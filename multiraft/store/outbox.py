@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import wire
+from ..raft import Message
 from ..transport import codec
 
 REPLY_BATCH_BYTES = 1024 * 1024
@@ -47,6 +48,10 @@ class Outbox:
             True: defaultdict(list),
             False: defaultdict(list),
         }
+        self._beats: dict[bool, dict[int, list[int]]] = {
+            True: defaultdict(list),
+            False: defaultdict(list),
+        }
         self._frames: list[StoreFrame] = []
         self._replies: list[tuple[Handle, Any]] = []
         self.sent_to: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -55,6 +60,12 @@ class Outbox:
 
     def raft(self, store_id: int, item: codec.RaftItem, *, early: bool = False) -> None:
         self._raft[early][store_id].append(item)
+
+    def beat(
+        self, store_id: int, region_id: int, m: Message, flags: int, *, early: bool = False
+    ) -> None:
+        """A heartbeat or its response, coalesced into the store pair's frame."""
+        self._beats[early][store_id] += (region_id, m.frm, m.to, m.term, m.commit, flags)
 
     def frame(self, store_id: int, frame: bytes) -> None:
         self._frames.append((store_id, frame))
@@ -66,10 +77,16 @@ class Outbox:
     def take_raft(self, *, early: bool) -> list[StoreFrame]:
         """One PEER frame per destination store for the Raft messages so far."""
         by_store, self._raft[early] = self._raft[early], defaultdict(list)
+        beats, self._beats[early] = self._beats[early], defaultdict(list)
         frames = []
-        for store_id, items in by_store.items():
-            self.sent_to[store_id].extend((it.region_id, it.message.to) for it in items)
-            batch = codec.PeerBatch(self.cluster_id, self.store_id, items)
+        for store_id in by_store.keys() | beats.keys():
+            items, flat = by_store.get(store_id, []), beats.get(store_id, [])
+            sent = self.sent_to[store_id]
+            sent.extend((it.region_id, it.message.to) for it in items)
+            sent.extend(
+                zip(flat[0 :: codec.BEAT_FIELDS], flat[2 :: codec.BEAT_FIELDS], strict=True)
+            )
+            batch = codec.PeerBatch(self.cluster_id, self.store_id, items, beats=flat)
             frames.append((store_id, codec.encode_peer_batch(batch)))
         return frames
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..protocol.region import Region
-from ..raft import BasicStatus, ConfChange, Config, RaftError, RawNode
+from ..raft import BasicStatus, ConfChange, Config, RaftError, RawNode, StateType
 from ..storage.peer_storage import PeerStorage
 from .commands import ReadOp, WriteCommand
 from .config import RaftSettings
@@ -54,6 +54,10 @@ class Peer:
             disable_proposal_forwarding=True,
         )
         self.raw_node = RawNode(config, storage)
+        self.soft_state = self.raw_node.basic_status().soft_state
+        """Who leads and in what role, as of this replica's last Ready: one
+        turn stale at most, which is safe (a proposal or read on a deposed
+        leader is refused by Raft, or by its Ready's change of role)."""
         self.writes: list[tuple[WriteCommand, Handle]] = []
         """Accepted this turn, proposed together at its end."""
         self.reads: Reads = []
@@ -68,6 +72,13 @@ class Peer:
         self.size = RegionSize()
         self.frozen = False
         """A snapshot's data is going in: no ticks, messages or Ready."""
+        self.quiet = False
+        """Not ticked: the region had nothing to do (see `operation.quiesce`)."""
+        self.quiescing = False
+        """Idle long enough: its next heartbeats tell the followers to go quiet."""
+        self.idle_ticks = 0
+        self.gossip_due = True
+        """Its descriptor or leadership changed since it was last gossiped."""
         self.heard_from: dict[int, int] = {}
         """peer id -> store id of peers that sent this replica messages but
         are not in its descriptor: a replica that missed membership changes
@@ -83,6 +94,7 @@ class Peer:
         self._region = region
         self._region_wire = region.to_wire()
         self._stores = {p.peer_id: p.store_id for p in region.peers}
+        self.gossip_due = True
 
     def region_wire(self) -> list[object]:
         """The descriptor's wire form, cached: it rides on every Raft message."""
@@ -94,12 +106,14 @@ class Peer:
         return self.raw_node.basic_status()
 
     def is_leader(self) -> bool:
-        return self.raw_node.basic_status().is_leader
+        return self.soft_state.raft_state == StateType.LEADER
 
     def leader_store(self) -> int | None:
-        lead = self.raw_node.basic_status().soft_state.lead
-        meta = self.region.peer_by_id(lead) if lead else None
-        return meta.store_id if meta else None
+        lead = self.soft_state.lead
+        return self._stores.get(lead) if lead else None
+
+    def has_replica_on(self, store_id: int) -> bool:
+        return store_id in self._stores.values()
 
     def store_of_peer(self, peer_id: int) -> int | None:
         store = self._stores.get(peer_id)

@@ -10,7 +10,7 @@ import logging
 from ..protocol.region import VOTER
 from .context import StoreContext
 from .gossip import leader_hint
-from .operation import split
+from .operation import quiesce, split
 from .replicas import ReplicaScheduler
 from .split_check import measure
 
@@ -46,7 +46,7 @@ class Scheduler:
                     peer.size.keys,
                     split_at,
                 )
-                split.propose(ctx, peer, split_at, None)
+                split.propose(ctx, peer, [split_at], None)
 
     def balance_leaders(self) -> None:
         """Hand one leadership to the live store that leads the fewest regions
@@ -74,5 +74,5 @@ class Scheduler:
                     mine,
                 )
                 peer.raw_node.transfer_leader(best.peer_id)
-                ctx.wake(peer)
+                quiesce.wake(ctx, peer)
                 return

@@ -20,7 +20,7 @@ from ..protocol.wire import Request
 from . import gossip
 from .checks import check_leader, find_peer
 from .context import StoreContext
-from .operation import conf_change, read, split, write
+from .operation import conf_change, quiesce, read, split, write
 from .outbox import Handle
 from .replicas import ReplicaScheduler
 
@@ -79,7 +79,7 @@ class Service:
             raise InvalidRequest(f"store {target} holds no replica of region {region_id}")
         check_leader(peer)
         peer.raw_node.transfer_leader(meta.peer_id)
-        self.ctx.wake(peer)
+        quiesce.wake(self.ctx, peer)
         self.ctx.outbox.reply(handle, None)
 
     # -- cluster view ------------------------------------------------------

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..protocol.wire import Request, RequestBatch
-from ..raft import MessageType, Ready
+from ..raft import Message, MessageType, Ready
 from ..storage import ingest
 from ..storage.engine import WriteBatch
 from ..transport import codec
@@ -36,7 +36,7 @@ from . import gossip
 from .config import StoreConfig
 from .context import StoreContext
 from .meta import open_data_dir
-from .operation import peer_life, read, write
+from .operation import peer_life, quiesce, read, write
 from .operation import ready as readies
 from .operation.batch import TurnBatch
 from .operation.snapshot import Install, SnapshotStreams
@@ -112,6 +112,7 @@ class Store:
         self.replicas = ReplicaScheduler(ctx)
         self.scheduler = Scheduler(ctx, self.replicas)
         self.service = Service(ctx, self.replicas)
+        self.watch = quiesce.StoreWatch(ctx)
         self.next_tick = now + config.tick_interval
         """When the next tick is due (the shell may sleep until then)."""
         self._ticks = 0
@@ -166,19 +167,25 @@ class Store:
         self.snapshots.pump()
         for peer, _ in done.readies:
             if peer.raw_node.has_ready():
-                ctx.wake(peer)
+                ctx.touch(peer)
         busy = bool(ctx.active or self.snapshots.installs or ctx.clears)
         return AdvanceOutput(ctx.outbox.take_replies(), ctx.outbox.take_frames(), busy)
 
     def _tick(self) -> None:
+        """Tick the awake regions only: a quiet one costs nothing."""
         ctx = self.ctx
-        for peer in ctx.peers.values():
+        for region_id in list(ctx.awake):
+            peer = ctx.peers[region_id]
             if not peer.frozen:
-                peer.raw_node.tick()
-        ctx.active.update(ctx.peers)
+                quiesce.tick(ctx, peer)
+        ctx.active.update(ctx.awake)
         self._ticks += 1
-        if self._ticks % gossip.GOSSIP_TICKS == 0:
-            gossip.send_gossip(ctx)
+        gossip_due = self._ticks % gossip.GOSSIP_TICKS == 0
+        self.watch.tick(ping=not gossip_due)
+        if gossip_due:
+            rounds = self._ticks // gossip.GOSSIP_TICKS
+            full = rounds % gossip.FULL_ROUNDS == 1 or self.watch.take_came_back()
+            gossip.send_gossip(ctx, full)
             self.scheduler.check_splits()
             self.replicas.check_replicas(balance=self._ticks % BALANCE_TICKS == 0)
         if self._ticks % BALANCE_TICKS == 0:
@@ -193,7 +200,7 @@ class Store:
                 peer = self.ctx.peers.get(region_id)
                 if peer is not None:
                     peer.raw_node.report_unreachable(to_peer)
-                    self.ctx.wake(peer)
+                    self.ctx.touch(peer)
 
     # -- input ----------------------------------------------------------------
 
@@ -225,6 +232,9 @@ class Store:
             gossip.learn(ctx, batch.from_store, batch.extras)
         for item in batch.items:
             self._step(batch.from_store, item)
+        beats = batch.beats
+        for i in range(0, len(beats), codec.BEAT_FIELDS):
+            self._step_beat(batch.from_store, *beats[i : i + codec.BEAT_FIELDS])
 
     def _step(self, from_store: int, item: codec.RaftItem) -> None:
         """Step one Raft message into its region's replica (created empty if
@@ -244,7 +254,7 @@ class Store:
             return
         if peer.frozen:
             return  # its snapshot is going in; Raft resends
-        ctx.wake(peer)
+        quiesce.wake(ctx, peer)
         peer.heard(m.frm, from_store)
         refused = peer.raw_node.step(m)
         if refused is not None:
@@ -254,6 +264,21 @@ class Store:
                 from_store,
                 refused,
             )
+
+    def _step_beat(
+        self, from_store: int, region_id: int, frm: int, to: int, term: int, commit: int, flags: int
+    ) -> None:
+        """Fan a coalesced heartbeat (or response) out into its region's replica."""
+        peer = self.ctx.peers.get(region_id)
+        if peer is None or to != peer.peer_id or peer.frozen:
+            return  # Raft's usual recovery (appends, probes) covers a lost heartbeat
+        self.ctx.touch(peer)
+        peer.heard(frm, from_store)
+        if flags & codec.RESPONSE:
+            peer.raw_node.step(Message(MessageType.HEARTBEAT_RESP, to, frm, term))
+            return
+        peer.raw_node.step(Message(MessageType.HEARTBEAT, to, frm, term, commit=commit))
+        quiesce.on_heartbeat(self.ctx, peer, frm, term, flags)
 
     def close(self) -> None:
         self.snapshots.close()

@@ -73,6 +73,11 @@ class StoreBook:
             return True
         return any(r.peer_on(store_id) is not None for r in regions)
 
+    def heard_within(self, window: float, now: float) -> list[int]:
+        """The other stores heard from in the last `window` seconds."""
+        horizon = now - window
+        return [s for s, seen in self.last_seen.items() if seen >= horizon and s != self.me]
+
     def live(self, now: float) -> list[int]:
         """This store and the stores heard from within the live window."""
         horizon = now - self._live_window

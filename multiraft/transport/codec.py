@@ -4,9 +4,12 @@ and the client frames are `multiraft.protocol.wire`'s).
 | kind       | body                                                                 |
 | ---------- | -------------------------------------------------------------------- |
 | PEER (1)   | [cluster_id, from_store_id, [[region_id, epoch, raft_message,        |
-|            |  region], ...], extras]  — all Raft traffic from one store to       |
-|            |  another in one turn; `region` is the sender's descriptor, so a     |
-|            |  store that has no replica of it yet can create one                 |
+|            |  region], ...], extras, beats]  — all Raft traffic from one store   |
+|            |  to another in one turn; `region` is the sender's descriptor, so a  |
+|            |  store that has no replica of it yet can create one. `beats` holds  |
+|            |  the heartbeats and heartbeat responses of every region, coalesced: |
+|            |  six ints each, flat (region_id, from_peer, to_peer, term, commit,  |
+|            |  flags: RESPONSE, QUIESCE), fanned out into Raft messages on arrival|
 | SNAP_CHUNK | [cluster_id, from_store_id, region_id, transfer_id, seq,            |
 |  (4)       |  [k0, v0, k1, v1, ...], done, item]  — one chunk of a streamed      |
 |            |  snapshot; `item` (a PEER item carrying the MsgSnap with the        |
@@ -43,6 +46,9 @@ from ..raft.types import Message, MessageType
 __all__ = [
     "CodecError",
     "Frame",
+    "BEAT_FIELDS",
+    "QUIESCE",
+    "RESPONSE",
     "PeerBatch",
     "RaftItem",
     "SnapAck",
@@ -74,6 +80,16 @@ class PeerBatch:
     items: list[RaftItem] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     """Store-level gossip: region descriptors, store addresses and statistics."""
+    beats: list[int] = field(default_factory=list)
+    """Coalesced heartbeats and responses, BEAT_FIELDS ints each (see above)."""
+
+
+BEAT_FIELDS = 6
+"""region_id, from_peer, to_peer, term, commit, flags."""
+RESPONSE = 1
+"""A heartbeat's flag: it answers a heartbeat (its commit is 0)."""
+QUIESCE = 2
+"""A heartbeat's flag: the leader goes quiet after it; so may the follower."""
 
 
 @dataclass(slots=True)
@@ -109,7 +125,8 @@ def _item_wire(it: RaftItem) -> list:
 
 def encode_peer_batch(batch: PeerBatch) -> bytes:
     items = [_item_wire(it) for it in batch.items]
-    return pack_frame(KIND_PEER, [batch.cluster_id, batch.from_store, items, batch.extras])
+    body = [batch.cluster_id, batch.from_store, items, batch.extras, batch.beats]
+    return pack_frame(KIND_PEER, body)
 
 
 def encode_snap_chunk(c: SnapChunk) -> bytes:
@@ -123,11 +140,14 @@ def encode_snap_ack(a: SnapAck) -> bytes:
 
 
 def _peer_batch(body: Any) -> PeerBatch:
-    expect(isinstance(body, list) and len(body) == 4, "peer batch must be a 4-list")
-    cluster_id, from_store, items, extras = body
+    expect(isinstance(body, list) and len(body) == 5, "peer batch must be a 5-list")
+    cluster_id, from_store, items, extras, beats = body
     expect(is_uint(cluster_id) and is_uint(from_store), "bad peer ids")
     expect(isinstance(items, list) and isinstance(extras, dict), "bad peer batch")
-    return PeerBatch(cluster_id, from_store, [_raft_item(item) for item in items], extras)
+    expect(are_uints(beats) and len(beats) % BEAT_FIELDS == 0, "bad coalesced heartbeats")
+    expect(all(r > 0 for r in beats[::BEAT_FIELDS]), "bad region id in a heartbeat")
+    items = [_raft_item(item) for item in items]
+    return PeerBatch(cluster_id, from_store, items, extras, beats)
 
 
 def _raft_item(item: Any) -> RaftItem:

@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from multiraft.bench.histogram import Latencies
-from multiraft.bench.runner import BenchConfig, bisection_levels
+from multiraft.bench.runner import BenchConfig
 from multiraft.bench.worker import Pacer, preload_value
 from multiraft.bench.workload import KeyChooser, OpMix, key_of, split_keys
 
@@ -83,14 +83,6 @@ def test_preload_values_have_the_asked_size() -> None:
     assert {len(preload_value(i, 100)) for i in (0, 7, 99_999)} == {100}
     assert preload_value(1, 100) != preload_value(2, 100)
     assert preload_value(5, 0) == b""
-
-
-def test_bisection_levels_split_each_key_once_halves_first() -> None:
-    keys = split_keys(1000, 16)
-    levels = bisection_levels(keys)
-    assert sorted(k for level in levels for k in level) == keys
-    assert levels[0] == [keys[len(keys) // 2]]
-    assert [len(level) for level in levels] == [1, 2, 4, 8]
 
 
 def test_clients_and_ops_are_shared_over_processes() -> None:

@@ -1,6 +1,7 @@
-"""Concurrent clients against a 3-store cluster while stores are killed,
-paused and restarted and regions split: every key's history must be
-linearizable, with Timeout meaning "may or may not have happened"."""
+"""Concurrent clients against a 3-store cluster of 200 regions, most of
+them quiet, while stores are killed, paused and restarted and regions
+split: every key's history must be linearizable, with Timeout meaning "may
+or may not have happened"."""
 
 from __future__ import annotations
 
@@ -16,9 +17,13 @@ import pytest
 from multiraft import Client
 from multiraft.errors import MultiraftError, Timeout
 
+from .harness import wait_for
 from .linearizability import Op, check_history
+from .test_quiet_regions import quiet_counts
 
 KEYS = [b"lin-%d" % i for i in range(6)]
+PRESPLIT = [b"%03d" % i for i in range(0, 970, 5)] + KEYS
+"""200 regions: the clients' keys each start one, the others stay idle."""
 
 
 def client_worker(endpoints: list[str], seed: int, stop: threading.Event, out: list[Op]) -> None:
@@ -75,6 +80,14 @@ def nemesis(cluster, seed: int, stop: threading.Event) -> None:
 @pytest.mark.slow
 def test_histories_are_linearizable_under_kills_pauses_and_splits(make_cluster) -> None:
     c = make_cluster(3)
+    with Client(c.endpoints(), timeout=30) as admin:
+        admin.split_many(PRESPLIT)
+
+    def mostly_quiet() -> bool:
+        counts = quiet_counts(c)
+        return len(counts) == 3 and all(q >= 150 for _, q in counts.values())
+
+    wait_for("most of 200 regions quiet", mostly_quiet, timeout=60)
     stop = threading.Event()
     histories: list[list[Op]] = [[] for _ in range(4)]
     workers = [

@@ -29,6 +29,7 @@ from multiraft.errors import (
     RegionNotFound,
     ServerBusy,
     StoreError,
+    Timeout,
 )
 from multiraft.protocol import wire
 from multiraft.protocol.region import VOTER, Region
@@ -98,7 +99,9 @@ class SimStore:
 
 
 class SimCluster:
-    def __init__(self, root: Path, seed: int, stores: int = 4, replicas: int = 3) -> None:
+    def __init__(
+        self, root: Path, seed: int, stores: int = 4, replicas: int = 3, hibernate: bool = True
+    ) -> None:
         self.rng = random.Random(seed)
         self.now = START
         self._seq = 0
@@ -124,11 +127,14 @@ class SimCluster:
                 log_gc_keep=6,
                 max_store_down_time=4.0,
                 snapshot=TransferConfig(chunk_bytes=64, timeout=2.0),
+                hibernate=hibernate,
             )
             self.stores[sid] = SimStore(config)
             self.start(sid)
         self.clients: list[SimClient] = []
         self.crashes = 0
+        self.frames = 0
+        """Frames stores have sent each other."""
 
     # -- stores ------------------------------------------------------------
 
@@ -184,6 +190,7 @@ class SimCluster:
             if dest is None or not dest.up:
                 s.undelivered.add(to)  # ZeroMQ refuses: no connection (IMMEDIATE)
             elif frozenset((s.id, to)) not in self.cut:
+                self.frames += 1
                 self._push(to, b"", b"store-%d" % s.id, frame)
 
     def _reply(self, s: SimStore, frames: list[tuple[bytes, bytes]]) -> None:
@@ -296,7 +303,7 @@ class SimClient:
         self.idle_until = cluster.now
         self.running = True
         self.done: list[tuple[str, Any]] = []
-        """(kind, result) of finished admin operations."""
+        """(kind, result) of finished admin operations (Timeout: no answer)."""
 
     # -- what to do next ---------------------------------------------------
 
@@ -469,7 +476,7 @@ class SimClient:
         self.op = None
         self.idle_until = now + self.rng.uniform(0.0, 0.02)
         if op.kind in ("split", "change_peer", "transfer_leader"):
-            self.done.append((op.kind, None if failed else result))
+            self.done.append((op.kind, Timeout(op.kind) if failed else result))
             return
         if not self.record or (failed and not op.unknown):
             return  # a read that never returned, a write never applied: no effect

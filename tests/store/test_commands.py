@@ -9,8 +9,10 @@ from multiraft.store.commands import (
     OPS,
     PUT,
     SPLIT,
+    SPLITS,
     WRITES,
     SplitCommand,
+    SplitPart,
     WriteCommand,
     decode_entry,
     encode_split,
@@ -33,11 +35,17 @@ def test_empty_writes_round_trip() -> None:
 
 
 def test_split_round_trip() -> None:
-    cmd = SplitCommand(3, b"m", 2**33 + 1, [2**33 + 2, 2**33 + 3])
-    assert decode_entry(encode_split(cmd)) == (SPLIT, cmd)
+    parts = [SplitPart(b"m", 2**33 + 1, [2**33 + 2, 2**33 + 3]), SplitPart(b"p", 7, [8, 9])]
+    cmd = SplitCommand(3, parts)
+    assert decode_entry(encode_split(cmd)) == (SPLITS, cmd)
 
 
-@pytest.mark.parametrize("kind", [2, 99, -1, "writes", None])
+def test_a_one_key_split_written_before_batch_splits_still_reads() -> None:
+    old = msgpack.packb([SPLIT, [3, b"m", 11, [12, 13]]])
+    assert decode_entry(old) == (SPLITS, SplitCommand(3, [SplitPart(b"m", 11, [12, 13])]))
+
+
+@pytest.mark.parametrize("kind", [3, 99, -1, "writes", None])
 def test_unknown_kind_raises_value_error(kind: object) -> None:
     with pytest.raises(ValueError, match="unknown entry kind"):
         decode_entry(msgpack.packb([kind, []]))

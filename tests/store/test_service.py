@@ -309,7 +309,7 @@ def test_garbage_frames_are_dropped(leader: Driver) -> None:
         b"\x07\x02junk",
         b"\x01\x02" + msgpack.packb({"not": "a request"}),
         b"\x01\x03" + msgpack.packb([1, True, None]),  # a reply is not for a store
-        b"\x01\x01" + msgpack.packb([0, 1, [], {}]),  # another cluster's traffic
+        b"\x01\x01" + msgpack.packb([0, 1, [], {}, []]),  # another cluster's traffic
     ):
         leader.inbox.append((b"id", frame))
     leader.turn()

@@ -37,7 +37,14 @@ from multiraft.raft.types import (
     Snapshot,
     SnapshotMetadata,
 )
-from multiraft.transport.codec import PeerBatch, RaftItem, decode, encode_peer_batch
+from multiraft.transport.codec import (
+    QUIESCE,
+    RESPONSE,
+    PeerBatch,
+    RaftItem,
+    decode,
+    encode_peer_batch,
+)
 
 REGION_WIRE = [1, b"", b"m", [2, 1], [[1, 1, "voter"], [2, 2, "voter"]]]
 
@@ -93,7 +100,7 @@ def message_wire(**changes: Any) -> list:
 
 def peer_body(item: list | None = None, **changes: Any) -> list:
     item = item if item is not None else [1, [1, 1], message_wire(), None]
-    body = {"cluster_id": 7, "from_store": 1, "items": [item], "extras": {}}
+    body = {"cluster_id": 7, "from_store": 1, "items": [item], "extras": {}, "beats": []}
     body.update(changes)
     return list(body.values())
 
@@ -111,6 +118,7 @@ def test_peer_batch_round_trip_with_entries_snapshots_and_extras() -> None:
             RaftItem(3, (1, 1), Message(MessageType.HEARTBEAT, to=2, frm=1, term=1)),
         ],
         extras={"regions": [[REGION_WIRE, 1]], "stats": {"n": 1.5}},
+        beats=[1, 10, 20, 5, 9, QUIESCE, 2**40, 21, 11, 5, 0, RESPONSE],
     )
     out = decode(encode_peer_batch(batch))
     assert out == batch
@@ -279,6 +287,12 @@ def test_msgpack_of_wrong_shapes(kind: int, body: Any) -> None:
     ("kind", "body"),
     [
         (KIND_PEER, peer_body(cluster_id="7")),
+        (KIND_PEER, peer_body(beats=[1, 2, 3, 4, 5])),  # not whole heartbeats
+        (KIND_PEER, peer_body(beats=[0, 2, 3, 4, 5, 0])),  # region 0
+        (KIND_PEER, peer_body(beats=[1, 2, 3, -4, 5, 0])),
+        (KIND_PEER, peer_body(beats=[1, 2, 3, 4, 5, "quiesce"])),
+        (KIND_PEER, peer_body(beats="beats")),
+        (KIND_PEER, peer_body()[:4]),  # the 4-list of before heartbeats were coalesced
         (KIND_PEER, peer_body(from_store=None)),
         (KIND_PEER, peer_body(item=[b"1", [1, 1], message_wire(), None])),
         (KIND_PEER, peer_body(item=[1.0, [1, 1], message_wire(), None])),

@@ -31,6 +31,7 @@ from ..context import StoreContext
 from ..outbox import Handle
 from ..peer import Peer
 from ..region_state import destroy_region, region_state
+from . import quiesce
 from .batch import TurnBatch
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ def take_step(
                 ctx.outbox.reply(h, not_leader(peer, str(dropped)))
     elif isinstance(step, TransferFirst):
         peer.raw_node.transfer_leader(step.peer_id)
-    ctx.wake(peer)
+    quiesce.wake(ctx, peer)
     return step
 
 

@@ -37,8 +37,9 @@ def create(ctx: StoreContext, region: Region, storage: PeerStorage, sessions: Se
         ctx.clears.remove(clear)
     peer = Peer(ctx.store_id, region, storage, sessions, ctx.config.raft)
     ctx.peers[region.id] = peer
+    ctx.awake.add(region.id)
     ctx.router.update(region)
-    ctx.wake(peer)
+    ctx.touch(peer)
     return peer
 
 
@@ -70,6 +71,7 @@ def drop(ctx: StoreContext, peer: Peer) -> None:
     still commit elsewhere, so the client's retry goes through its session)."""
     log.info("region %d: replica removed from this store", peer.region.id)
     del ctx.peers[peer.region.id]
+    ctx.awake.discard(peer.region.id)
     ctx.clears.append(kv.RangeClear(ctx.engine, peer.region.start, peer.region.end))
     gone = RegionNotFound(f"region {peer.region.id} left this store")
     for h in peer.take_waiting():

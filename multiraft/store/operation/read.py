@@ -16,6 +16,7 @@ from ..commands import ReadOp
 from ..context import StoreContext
 from ..outbox import Handle
 from ..peer import Peer
+from . import quiesce
 
 
 def accept(ctx: StoreContext, op: str, args: dict[str, Any], handle: Handle) -> None:
@@ -36,7 +37,7 @@ def accept(ctx: StoreContext, op: str, args: dict[str, Any], handle: Handle) -> 
     check_leader(peer)
     read.version = peer.region.epoch.version
     peer.reads.append((read, handle))
-    ctx.wake(peer)
+    quiesce.wake(ctx, peer)
 
 
 def propose(peer: Peer) -> None:

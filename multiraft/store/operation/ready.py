@@ -18,11 +18,11 @@ import msgpack
 from ...raft import Entry, EntryType, Message, MessageType, Ready, StateType
 from ...transport import codec
 from ..checks import not_leader
-from ..commands import SPLIT, decode_entry
+from ..commands import SPLITS, decode_entry
 from ..context import StoreContext
 from ..peer import Peer
 from ..session import write_changes
-from . import conf_change, peer_life, read, split, write
+from . import conf_change, peer_life, quiesce, read, split, write
 from .batch import TurnBatch
 from .snapshot import Install, SnapshotStreams
 
@@ -61,18 +61,29 @@ def send(
     sender gets another turn: its messages may be refused (then Raft hears
     of it), and a busy region keeps the loop from sleeping."""
     if msgs:
-        ctx.wake(peer)
+        ctx.touch(peer)
+    region = peer.region
+    sent_quiesce = False
     for m in msgs:
         store = peer.store_of_peer(m.to)
         if store is None:
             continue
         if m.type == MessageType.SNAP:
             snapshots.send(peer, m, store)
-            continue
-        epoch = (peer.region.epoch.version, peer.region.epoch.conf_ver)
-        ctx.outbox.raft(
-            store, codec.RaftItem(peer.region.id, epoch, m, peer.region_wire()), early=early
-        )
+        elif m.type == MessageType.HEARTBEAT and not m.context and m.commit:
+            # Coalesced; one with commit 0 goes whole: its follower may not
+            # exist yet, and only a whole message (with the region's
+            # descriptor) can create it.
+            flags = quiesce.beat_flags(peer)
+            ctx.outbox.beat(store, region.id, m, flags, early=early)
+            sent_quiesce |= bool(flags)
+        elif m.type == MessageType.HEARTBEAT_RESP and not m.context:
+            ctx.outbox.beat(store, region.id, m, codec.RESPONSE, early=early)
+        else:
+            epoch = (region.epoch.version, region.epoch.conf_ver)
+            item = codec.RaftItem(region.id, epoch, m, peer.region_wire())
+            ctx.outbox.raft(store, item, early=early)
+    quiesce.after_send(ctx, peer, sent_quiesce)
 
 
 def persist(
@@ -82,6 +93,10 @@ def persist(
     whose data is in, entries, HardStates, applied entries, log GC; then
     queue the messages that wait for its commit. `installed` are among
     `readies`: their snapshot's data is in."""
+    for peer, rd in readies:
+        if rd.soft_state is not None:
+            peer.soft_state = rd.soft_state
+            peer.gossip_due = True
     splits = [leader_sends_early(peer, rd) for peer, rd in readies]
     for (peer, _), (early, _) in zip(readies, splits, strict=True):
         send(ctx, snapshots, peer, early, early=True)
@@ -149,7 +164,7 @@ def _apply_normal(tb: TurnBatch, peer: Peer, e: Entry) -> list[Any]:
         # Only our own leaders write entries: this is corruption, not input.
         log.error("region %d: undecodable entry %d: %s", peer.region.id, e.index, exc)
         return []
-    if kind == SPLIT:
+    if kind == SPLITS:
         return [split.apply(tb, peer, payload)]
     return write.apply(tb, peer, e.index, payload)
 

@@ -25,7 +25,7 @@ from ..peer import Peer
 from ..session import load_sessions
 from ..snapshot_transfer import Received, SnapshotReceiver, SnapshotSender, TransferConfig
 from ..split_check import RegionSize
-from . import peer_life
+from . import peer_life, quiesce
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class SnapshotStreams:
         if source is None or not self.sender.start(item, to_store, source, ctx.now):
             log.info("region %d: snapshot to store %d postponed", peer.region.id, to_store)
             peer.raw_node.report_snapshot(m.to, SnapshotStatus.FAILURE)
-        ctx.wake(peer)
+        ctx.touch(peer)
 
     def pump(self) -> None:
         """Once per turn: send what the windows allow, end stalled transfers
@@ -99,7 +99,7 @@ class SnapshotStreams:
             peer = ctx.peers.get(o.region_id)
             if peer is not None:
                 peer.raw_node.report_snapshot(o.to_peer, o.status)
-                ctx.wake(peer)
+                ctx.touch(peer)
         ctx.engine.snapshot_sources.sweep()
 
     def unreachable(self, store_id: int) -> None:
@@ -133,7 +133,7 @@ class SnapshotStreams:
             log.warning("region %d: no replica for a received snapshot", r.item.region_id)
             ingest.remove_file(r.path)
             return
-        ctx.wake(peer)
+        quiesce.wake(ctx, peer)
         refused = peer.raw_node.step(m)
         if refused is not None:
             log.warning("region %d: bad snapshot message: %s", r.item.region_id, refused)

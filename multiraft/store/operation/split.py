@@ -1,100 +1,139 @@
-"""Splitting a region in two at a key, as a Raft admin command: every
-replica shrinks the region to [start, key) and creates [key, end) on the
-same stores in the same batch, so no data moves. The parent's leader
+"""Splitting a region at one key or many, as a Raft admin command: every
+replica shrinks the region to [start, first key) and creates a region from
+each key to the next on the same stores, in the same batch, so no data
+moves. The parent's leader
 campaigns for the new region at once, instead of waiting for a timeout."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import replace
 from typing import Any
 
-from ...errors import EpochNotMatch, KeyNotInRegion, MultiraftError
-from ...protocol.limits import check_key
+from ...errors import EpochNotMatch, InvalidRequest, KeyNotInRegion, MultiraftError
+from ...protocol.limits import MAX_SPLIT_KEYS, check_key
 from ...protocol.region import Epoch, PeerMeta, Region
 from ...storage.peer_storage import PeerStorage
 from .. import session
 from ..checks import check_leader, check_region, find_peer, not_leader
-from ..commands import SplitCommand, encode_split
+from ..commands import SplitCommand, SplitPart, encode_split
 from ..context import StoreContext
 from ..outbox import Handle
 from ..peer import Peer
 from ..region_state import bootstrap_region, region_state
 from ..split_check import RegionSize
-from . import peer_life
+from . import peer_life, quiesce
 from .batch import NewRegion, TurnBatch
 
 log = logging.getLogger(__name__)
 
 
 def accept(ctx: StoreContext, args: dict[str, Any], handle: Handle) -> None:
-    """A client asks to split the region holding `key` at `key`."""
-    key = check_key(args["key"])
+    """A client asks to split the region holding `key` at `key`, or at
+    every key of `keys` (all in one region)."""
+    raw = args["keys"] if "keys" in args else [args["key"]]
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_SPLIT_KEYS:
+        raise InvalidRequest(f"keys must be a list of 1 to {MAX_SPLIT_KEYS} keys")
+    keys = sorted({check_key(k) for k in raw})
     epoch = Epoch.from_wire(args["epoch"])
     peer = find_peer(ctx.peers, args["region"])
-    check_region(peer.region, epoch.version, key, ctx.router)
+    region = peer.region
+    check_region(region, epoch.version, keys[0], ctx.router)
+    check_region(region, key=keys[-1])
     check_leader(peer)
-    if key == peer.region.start:
+    if keys[0] == region.start:
         # Already a boundary (a split raced this one): the client gets the
         # current descriptors, and sees the boundary itself.
         raise EpochNotMatch(
-            f"{key!r} already starts region {peer.region.id}", {"regions": [peer.region_wire()]}
+            f"{keys[0]!r} already starts region {region.id}", {"regions": [peer.region_wire()]}
         )
-    propose(ctx, peer, key, handle)
+    propose(ctx, peer, keys, handle)
 
 
-def propose(ctx: StoreContext, peer: Peer, key: bytes, handle: Handle | None) -> None:
-    """Propose splitting `peer`'s region at `key` (this store leads it and
-    `key` lies strictly inside it); `handle` is None when the store itself
+def propose(ctx: StoreContext, peer: Peer, keys: list[bytes], handle: Handle | None) -> None:
+    """Propose splitting `peer`'s region at `keys` (ascending, strictly
+    inside it; this store leads it); `handle` is None when the store itself
     asks (the split checker)."""
-    ids = ctx.meta.alloc_ids(ctx.engine, 1 + len(peer.region.peers))
-    cmd = SplitCommand(peer.region.epoch.version, key, ids[0], ids[1:])
+    n = len(peer.region.peers)
+    ids = ctx.meta.alloc_ids(ctx.engine, len(keys) * (1 + n))
+    parts = [
+        SplitPart(key, ids[i * (1 + n)], ids[i * (1 + n) + 1 : (i + 1) * (1 + n)])
+        for i, key in enumerate(keys)
+    ]
     handles = [handle] if handle else []
-    dropped = peer.propose(encode_split(cmd), handles)
+    dropped = peer.propose(encode_split(SplitCommand(peer.region.epoch.version, parts)), handles)
     if dropped is not None:
         for h in handles:
             ctx.outbox.reply(h, not_leader(peer, str(dropped)))
-    ctx.wake(peer)
+    quiesce.wake(ctx, peer)
 
 
 def apply(tb: TurnBatch, peer: Peer, cmd: SplitCommand) -> Any:
-    """Shrink the region to [start, split_key) and create the region
-    [split_key, end) on the same stores, in this batch."""
+    """Shrink the region to [start, first key) and create a region from each
+    key to the next (the last to the old end) on the same stores, in this
+    batch."""
     region = peer.region
+    keys = [p.key for p in cmd.parts]
+    refused = _refusal(region, cmd, keys)
+    if refused is not None:
+        return refused
+    epoch = Epoch(region.epoch.version + 1, region.epoch.conf_ver)
+    left = replace(region, end=keys[0], epoch=epoch)
+    ends = [*keys[1:], region.end]
+    new = [
+        Region(
+            part.region_id,
+            part.key,
+            end,
+            epoch,
+            tuple(
+                PeerMeta(p.store_id, new_id, p.role)
+                for p, new_id in zip(region.peers, part.peer_ids, strict=True)
+            ),
+        )
+        for part, end in zip(cmd.parts, ends, strict=True)
+    ]
+    peer.region = left  # later commands of this batch see the new range
+    peer.size = RegionSize()
+    # Raft's configuration, not storage's: a membership change applied
+    # earlier in this batch is not committed to storage yet.
+    peer.storage.set_region(tb.batch, region_state(left, peer.raw_node.status().conf_state))
+    for right in new:
+        storage = PeerStorage(tb.engine, right.id)
+        bootstrap_region(tb.batch, storage, right)
+        sessions = peer.sessions.copy()  # retries may land on any part
+        session.write_all(tb.batch, right.id, sessions)
+        tb.new_regions.append(NewRegion(peer, right, storage, sessions))
+    log.info(
+        "region %d split at %d keys from %r: new regions %s",
+        region.id,
+        len(keys),
+        keys[0],
+        [r.id for r in new],
+    )
+    return [left.to_wire(), *(r.to_wire() for r in new)]
+
+
+def _refusal(region: Region, cmd: SplitCommand, keys: list[bytes]) -> MultiraftError | None:
+    """Why the split no longer fits the region (the same on every replica)."""
     try:
-        check_region(region, cmd.epoch_version, cmd.split_key)
-        if cmd.split_key == region.start:
-            raise KeyNotInRegion(
-                f"split key starts region {region.id}", {"region": peer.region_wire()}
-            )
+        check_region(region, cmd.epoch_version, keys[0])
+        check_region(region, key=keys[-1])
     except MultiraftError as e:
         return e
-    if len(cmd.new_peer_ids) != len(region.peers):
+    if keys[0] == region.start or any(a >= b for a, b in itertools.pairwise(keys)):
+        return KeyNotInRegion(
+            f"split keys not strictly inside region {region.id}", {"region": region.to_wire()}
+        )
+    if any(len(p.peer_ids) != len(region.peers) for p in cmd.parts):
         # The membership changed after the split was proposed: the
         # client (or the split checker) proposes again with new ids.
         return EpochNotMatch(
             f"region {region.id} membership changed before the split applied",
             {"regions": [region.to_wire()]},
         )
-    epoch = Epoch(region.epoch.version + 1, region.epoch.conf_ver)
-    left = replace(region, end=cmd.split_key, epoch=epoch)
-    peers = tuple(
-        PeerMeta(p.store_id, new_id, p.role)
-        for p, new_id in zip(region.peers, cmd.new_peer_ids, strict=True)
-    )
-    right = Region(cmd.new_region_id, cmd.split_key, region.end, epoch, peers)
-    peer.region = left  # later commands of this batch see the new range
-    peer.size = RegionSize()
-    # Raft's configuration, not storage's: a membership change applied
-    # earlier in this batch is not committed to storage yet.
-    peer.storage.set_region(tb.batch, region_state(left, peer.raw_node.status().conf_state))
-    storage = PeerStorage(tb.engine, right.id)
-    bootstrap_region(tb.batch, storage, right)
-    sessions = peer.sessions.copy()
-    session.write_all(tb.batch, right.id, sessions)
-    tb.new_regions.append(NewRegion(peer, right, storage, sessions))
-    log.info("region %d split at %r: new region %d", region.id, cmd.split_key, right.id)
-    return [left.to_wire(), right.to_wire()]
+    return None
 
 
 def start_new_regions(ctx: StoreContext, tb: TurnBatch) -> None:

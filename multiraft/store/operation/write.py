@@ -16,6 +16,7 @@ from ..context import StoreContext
 from ..outbox import Handle
 from ..peer import Peer
 from ..session import NOT_APPLIED
+from . import quiesce
 from .batch import TurnBatch
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def accept(ctx: StoreContext, op: str, args: dict[str, Any], handle: Handle) -> 
         raise ServerBusy(f"region {peer.region.id} has {len(peer.proposals)} proposals in flight")
     cmd = WriteCommand(OPS[op], client, seq, acked, epoch.version, key, a, b)
     peer.writes.append((cmd, handle))
-    ctx.wake(peer)
+    quiesce.wake(ctx, peer)
 
 
 def propose(ctx: StoreContext, peer: Peer) -> None:

@@ -1,0 +1,149 @@
+"""Quiet regions (TiKV's hibernate regions, CockroachDB's quiescence): a
+region with nothing to do costs nothing. Its replicas are not ticked, so
+its leader sends no heartbeats and its followers never time out; a turn
+never visits it.
+
+Going quiet. At each tick an awake leader checks that the region is idle:
+no queued or proposed writes, no reads waiting, no membership change or
+leader transfer under way, everything applied, and every replica's log
+matching its own (so each knows all there is). After QUIET_AFTER_TICKS
+idle ticks its next heartbeats carry the QUIESCE flag and the leader goes
+quiet once they are out. A follower that gets such a heartbeat from its
+leader, at its term, with everything committed, goes quiet too (otherwise
+it stays awake, times out, and its PreVote wakes the leader).
+
+Waking. A client request the replica may serve, any Raft message other
+than a quiesce heartbeat or a heartbeat response, a split, a membership
+change, a leader transfer or a snapshot wakes a replica: it is ticked
+again from where it stopped. Failure detection moves to the store level:
+every store pings every other store each tick (`ping`), and when one falls
+silent for an election timeout, or comes back, each store wakes its
+regions with a replica there (`on_store_change`). The followers of a dead
+leader then elect a new one as usual, PreVote and randomized timeouts
+included; a follower whose leader's store is alive never campaigns.
+
+The Raft core knows nothing of this: the store decides what not to tick,
+and heartbeats are the core's own, flagged on their way out.
+"""
+
+from __future__ import annotations
+
+from ...transport import codec
+from ..context import StoreContext
+from ..peer import Peer
+
+QUIET_AFTER_TICKS = 4
+"""Idle ticks before a leader quiets its region (two heartbeat rounds at
+the default heartbeat_tick of 2)."""
+
+
+def wake(ctx: StoreContext, peer: Peer) -> None:
+    """`peer`'s region has work: look at it this turn, tick it again, and
+    start counting idle ticks anew."""
+    ctx.touch(peer)
+    if peer.quiet:
+        peer.quiet = False
+        ctx.awake.add(peer.region.id)
+    peer.idle_ticks = 0
+    peer.quiescing = False
+
+
+def tick(ctx: StoreContext, peer: Peer) -> None:
+    """One tick of an awake replica; a leader counts idle ticks."""
+    peer.raw_node.tick()
+    if not (ctx.config.hibernate and peer.is_leader()):
+        return
+    if is_idle(peer):
+        peer.idle_ticks += 1
+        peer.quiescing = peer.idle_ticks >= QUIET_AFTER_TICKS
+    else:
+        peer.idle_ticks = 0
+        peer.quiescing = False
+    if peer.quiescing and len(peer.region.peers) == 1:
+        _go_quiet(ctx, peer)  # alone: nobody to tell
+
+
+def is_idle(peer: Peer) -> bool:
+    if peer.writes or peer.reads or peer.proposals or peer.read_waits or peer.ready_reads:
+        return False
+    st = peer.raw_node.status()
+    last = st.last_index
+    return (
+        st.applied == st.hard_state.commit == last
+        and st.pending_conf_index <= st.applied
+        and not st.lead_transferee
+        and all(pr.match == last for pr in st.progress.values())
+    )
+
+
+def beat_flags(peer: Peer) -> int:
+    """The flags of a heartbeat `peer` (a leader) sends now."""
+    return codec.QUIESCE if peer.quiescing else 0
+
+
+def after_send(ctx: StoreContext, peer: Peer, sent_quiesce: bool) -> None:
+    """A leader whose quiesce heartbeats are out goes quiet."""
+    if sent_quiesce and peer.quiescing:
+        _go_quiet(ctx, peer)
+
+
+def on_heartbeat(ctx: StoreContext, peer: Peer, frm: int, term: int, flags: int) -> None:
+    """A follower stepped a heartbeat from `frm`: a plain one means its leader
+    is awake; a quiesce one quiets it if it has all its leader has."""
+    if not flags & codec.QUIESCE or not ctx.config.hibernate:
+        wake(ctx, peer)
+        return
+    st = peer.raw_node.basic_status()
+    hs = st.hard_state
+    if st.soft_state.lead == frm and hs.term == term and hs.commit == st.last_index:
+        _go_quiet(ctx, peer)
+    else:
+        wake(ctx, peer)
+
+
+class StoreWatch:
+    """Store-level failure detection for quiet regions: one ping per store
+    pair per tick, and a wake-up of the regions concerned when a store
+    falls silent for an election timeout or comes back."""
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self.ctx = ctx
+        config = ctx.config
+        self.silent_after = config.raft.election_tick * config.tick_interval
+        self.reachable: set[int] = set()
+        self.came_back = False
+        """Some store became reachable since the last `take_came_back`."""
+
+    def tick(self, ping: bool) -> None:
+        """Ping the other stores (unless this tick's gossip does it) and wake
+        the regions of those whose state changed."""
+        ctx = self.ctx
+        if ping:
+            frame = codec.encode_peer_batch(codec.PeerBatch(ctx.cluster_id, ctx.store_id))
+            for store_id in ctx.book.addrs:
+                if store_id != ctx.store_id:
+                    ctx.outbox.frame(store_id, frame)
+        reachable = set(ctx.book.heard_within(self.silent_after, ctx.now))
+        for store_id in reachable ^ self.reachable:
+            self._wake_regions_on(store_id)
+        self.came_back |= bool(reachable - self.reachable)
+        self.reachable = reachable
+
+    def take_came_back(self) -> bool:
+        came_back, self.came_back = self.came_back, False
+        return came_back
+
+    def _wake_regions_on(self, store_id: int) -> None:
+        """`store_id` fell silent or came back: wake every quiet region with a
+        replica there, so that followers of a lost leader elect another, and
+        leaders bring a returning replica up to date."""
+        for peer in self.ctx.peers.values():
+            if peer.quiet and peer.has_replica_on(store_id):
+                wake(self.ctx, peer)
+
+
+def _go_quiet(ctx: StoreContext, peer: Peer) -> None:
+    peer.quiet = True
+    peer.quiescing = False
+    peer.idle_ticks = 0
+    ctx.awake.discard(peer.region.id)
