@@ -252,7 +252,9 @@ class AsyncClient:
     def _split_groups(self, keys: list[bytes]) -> list[list[bytes]]:
         """The keys that do not start a cached region yet, by the cached
         region holding them (an unknown key is a group of its own, so the
-        route cache gets refreshed)."""
+        route cache gets refreshed). A region with more keys than one request
+        may carry is first cut at every MAX_SPLIT_KEYS-th of them, so that
+        the next round splits the pieces in parallel."""
         groups: dict[int | bytes, list[bytes]] = {}
         for k in keys:
             region = self.routes.lookup(k)
@@ -260,11 +262,8 @@ class AsyncClient:
                 groups[k] = [k]
             elif region.start != k:
                 groups.setdefault(region.id, []).append(k)
-        return [
-            g[i : i + MAX_SPLIT_KEYS]
-            for g in groups.values()
-            for i in range(0, len(g), MAX_SPLIT_KEYS)
-        ]
+        step = MAX_SPLIT_KEYS
+        return [g if len(g) <= step else g[step::step][:step] for g in groups.values()]
 
     async def _split_group(self, keys: list[bytes], deadline: float) -> None:
         """Cut the region holding keys[0] at those of `keys` it still holds."""

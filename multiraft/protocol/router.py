@@ -44,6 +44,11 @@ class RegionRouter:
     def get(self, region_id: int) -> Region | None:
         return self._by_id.get(region_id)
 
+    def overlapping(self, start: bytes, end: bytes) -> list[Region]:
+        """The cached regions overlapping [start, end) (O(log n) to find)."""
+        lo, hi = self._overlap(start, end)
+        return self._regions[lo:hi]
+
     def left_neighbor(self, region: Region) -> Region | None:
         """The cached region that ends exactly where `region` starts."""
         i = bisect_left(self._starts, region.start) - 1

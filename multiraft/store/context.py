@@ -29,12 +29,17 @@ class StoreContext:
     router: RegionRouter = field(default_factory=RegionRouter)
     """Every region this store knows of (its own and gossiped), with leader
     hints: it answers clients' directory requests and routing errors."""
+    ranges: RegionRouter = field(default_factory=RegionRouter)
+    """The ranges of this store's own replicas, as they are here (a replica
+    may lag its region elsewhere): what a new replica must not overlap."""
     now: float = 0.0
     """The clock reading of the current turn (seconds, monotonic)."""
     active: set[int] = field(default_factory=set)
     """Regions that got input since the last turn: the turn visits only these."""
     awake: set[int] = field(default_factory=set)
     """Regions whose replica here is ticked (the others are quiet)."""
+    leaders: set[int] = field(default_factory=set)
+    """Regions whose replica here leads (as of its last Ready)."""
     clears: list[kv.RangeClear] = field(default_factory=list)
     """Data of removed replicas, deleted a few transactions per turn."""
 

@@ -71,7 +71,7 @@ def own_stats(ctx: StoreContext) -> dict[str, int]:
     disk = shutil.disk_usage(ctx.config.data_dir)
     return {
         "regions": len(ctx.peers),
-        "leaders": sum(p.is_leader() for p in ctx.peers.values()),
+        "leaders": len(ctx.leaders),
         "quiet": len(ctx.peers) - len(ctx.awake),
         "capacity": disk.total,
         "available": disk.free,

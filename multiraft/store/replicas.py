@@ -8,6 +8,7 @@ No central service is asked: the store statistics come from gossip.
 from __future__ import annotations
 
 import logging
+import random
 
 from ..protocol.peer_change import ADD, REMOVE
 from ..protocol.region import LEARNER, VOTER, Region
@@ -25,6 +26,9 @@ counts a gossip round old, several at once; moving only across the mean
 keeps their overshoot from starting moves back."""
 MOVE_TIMEOUT = 120.0
 """Seconds after which a balance move that has not finished is forgotten."""
+BALANCE_SAMPLE = 64
+"""Regions led here that a balance round picks its move among: any will do,
+and a round stays cheap with thousands."""
 EXCESS_GRACE = 10.0
 """Seconds a region may keep a voter too many with no move on record here
 (a move whose leader changed, an operator's add-peer) before it is trimmed."""
@@ -37,12 +41,15 @@ class ReplicaScheduler:
         """Moves under way: region id -> (store it leaves, start)."""
         self.excess_since: dict[int, float] = {}
         """Regions led here with more voters than wanted, and since when."""
+        self.rng = random.Random(ctx.store_id)
 
-    def check_replicas(self, balance: bool) -> None:
+    def check_replicas(self, balance: bool, everyone: bool) -> None:
         """One membership step for each region this store leads that has a
         learner to promote, too many or too few voters, or a voter on a store
         gone for good; then, if all is healthy and `balance`, at most one
-        balance move."""
+        balance move. Only awake regions are looked at unless `everyone`: a
+        quiet one has nothing under way (no learner catching up, no move),
+        so a slower round suffices for the stores it needs to leave."""
         ctx = self.ctx
         now = ctx.now
         down = ctx.book.down(now)
@@ -50,13 +57,11 @@ class ReplicaScheduler:
         counts = self.region_counts()
         repairs = 0
         self.moves = {
-            r: m
-            for r, m in self.moves.items()
-            if now - m[1] < MOVE_TIMEOUT and r in ctx.peers and ctx.peers[r].is_leader()
+            r: m for r, m in self.moves.items() if now - m[1] < MOVE_TIMEOUT and r in ctx.leaders
         }
-        for peer in list(ctx.peers.values()):
-            if not peer.is_leader():
-                continue
+        led = ctx.leaders if everyone else ctx.leaders & ctx.awake
+        for region_id in list(led):
+            peer = ctx.peers[region_id]
             region = peer.region
             leaving = self.moves.get(region.id, (None, 0.0))[0]
             if leaving is None and self._excess_for(region, now) > EXCESS_GRACE:
@@ -99,8 +104,11 @@ class ReplicaScheduler:
     def _balance(self, live: set[int], counts: dict[int, int]) -> None:
         """Start at most one balance move among the healthy regions led here."""
         ctx = self.ctx
-        led = [p.region for p in ctx.peers.values() if p.is_leader() and not self.busy(p.region)]
-        move = pick_balance_move(led, ctx.store_id, live, counts)
+        led = [ctx.peers[r].region for r in ctx.leaders]
+        if len(led) > BALANCE_SAMPLE:
+            led = self.rng.sample(led, BALANCE_SAMPLE)
+        healthy = [r for r in led if not self.busy(r)]
+        move = pick_balance_move(healthy, ctx.store_id, live, counts)
         if move is not None:
             region, src, dst = move
             log.info("region %d: moving a replica from store %d to store %d", region.id, src, dst)

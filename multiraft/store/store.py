@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 BALANCE_TICKS = 20
 """Ticks between two leader-balance rounds (2 s at the default tick)."""
+REPAIR_ROUNDS = 10
+"""Gossip rounds between two replica checks of every region led here (the
+others check the awake ones only)."""
 
 Inbox = Iterable[tuple[bytes, bytes]]
 """(sender's ZeroMQ identity, frame) pairs received since the last turn."""
@@ -187,7 +190,8 @@ class Store:
             full = rounds % gossip.FULL_ROUNDS == 1 or self.watch.take_came_back()
             gossip.send_gossip(ctx, full)
             self.scheduler.check_splits()
-            self.replicas.check_replicas(balance=self._ticks % BALANCE_TICKS == 0)
+            everyone = rounds % REPAIR_ROUNDS == 0
+            self.replicas.check_replicas(self._ticks % BALANCE_TICKS == 0, everyone)
         if self._ticks % BALANCE_TICKS == 0:
             self.scheduler.balance_leaders()
 

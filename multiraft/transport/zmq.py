@@ -19,8 +19,9 @@ from ..protocol.wire import MAX_FRAME_SIZE
 log = logging.getLogger(__name__)
 
 SEND_HWM = 10_000
-ZERO_COPY_MIN = 64 * 1024
-"""Below this size copying a frame is cheaper than ZeroMQ's zero-copy bookkeeping."""
+ZERO_COPY_MIN = 1024 * 1024
+"""Below this size copying a frame is cheaper than ZeroMQ's zero-copy
+bookkeeping (a Python thread that takes the GIL for every frame released)."""
 
 
 class Transport:

@@ -88,7 +88,9 @@ def test_stores_balancing_at_once_on_stale_counts_settle_without_moving_back() -
 
 
 def test_a_region_short_of_stores_is_not_busy_so_leaders_still_balance() -> None:
-    replicas = ReplicaScheduler(SimpleNamespace(config=SimpleNamespace(replicas=3), now=0.0))
+    replicas = ReplicaScheduler(
+        SimpleNamespace(config=SimpleNamespace(replicas=3), now=0.0, store_id=1)
+    )
     two = Region(7, peers=(PeerMeta(1, 10), PeerMeta(2, 20)))  # a 2-store cluster
     assert not replicas.busy(two)
     assert replicas.busy(Region(7, peers=(*REGION.peers, PeerMeta(4, 40))))  # one to trim

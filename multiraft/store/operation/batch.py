@@ -34,6 +34,9 @@ class TurnBatch:
     new_regions: list[NewRegion] = field(default_factory=list)
     changed: list[Peer] = field(default_factory=list)
     """Peers whose membership changed in this batch."""
+    ranges: list[Region] = field(default_factory=list)
+    """Regions this batch shrank (splits): their new ranges count once it
+    is committed, their old ones until then."""
     removed: list[Peer] = field(default_factory=list)
     """Peers whose own replica was removed: their state is deleted in this
     batch, and the store drops them once it is committed."""

@@ -38,6 +38,7 @@ def create(ctx: StoreContext, region: Region, storage: PeerStorage, sessions: Se
     peer = Peer(ctx.store_id, region, storage, sessions, ctx.config.raft)
     ctx.peers[region.id] = peer
     ctx.awake.add(region.id)
+    ctx.ranges.update(region)
     ctx.router.update(region)
     ctx.touch(peer)
     return peer
@@ -55,7 +56,7 @@ def create_from_message(ctx: StoreContext, item: codec.RaftItem) -> Peer | None:
     me = region.peer_on(ctx.store_id)
     if region.id != item.region_id or me is None or me.peer_id != item.message.to:
         return None
-    if any(p.region.overlaps(region) for p in ctx.peers.values()):
+    if ctx.ranges.overlapping(region.start, region.end):
         return None
     if is_tombstoned(ctx.engine, region, me.peer_id):
         log.debug("region %d: message for a removed replica", region.id)
@@ -72,6 +73,8 @@ def drop(ctx: StoreContext, peer: Peer) -> None:
     log.info("region %d: replica removed from this store", peer.region.id)
     del ctx.peers[peer.region.id]
     ctx.awake.discard(peer.region.id)
+    ctx.leaders.discard(peer.region.id)
+    ctx.ranges.remove(peer.region.id)
     ctx.clears.append(kv.RangeClear(ctx.engine, peer.region.start, peer.region.end))
     gone = RegionNotFound(f"region {peer.region.id} left this store")
     for h in peer.take_waiting():

@@ -32,6 +32,12 @@ GC_STEPS = 16
 """A log over its GC threshold loses at most threshold/GC_STEPS entries per turn."""
 
 EARLY_MESSAGES = frozenset((MessageType.APP, MessageType.HEARTBEAT))
+MAY_CREATE = frozenset(
+    (MessageType.APP, MessageType.HEARTBEAT, MessageType.VOTE, MessageType.PRE_VOTE)
+)
+"""Messages that may reach a replica its store does not have yet (TiKV's
+rule): they carry the region's descriptor, so that the store can create
+it. Answers never do."""
 
 Readies = list[tuple[Peer, Ready]]
 
@@ -81,8 +87,8 @@ def send(
             ctx.outbox.beat(store, region.id, m, codec.RESPONSE, early=early)
         else:
             epoch = (region.epoch.version, region.epoch.conf_ver)
-            item = codec.RaftItem(region.id, epoch, m, peer.region_wire())
-            ctx.outbox.raft(store, item, early=early)
+            desc = peer.region_wire() if m.type in MAY_CREATE else None
+            ctx.outbox.raft(store, codec.RaftItem(region.id, epoch, m, desc), early=early)
     quiesce.after_send(ctx, peer, sent_quiesce)
 
 
@@ -97,6 +103,10 @@ def persist(
         if rd.soft_state is not None:
             peer.soft_state = rd.soft_state
             peer.gossip_due = True
+            if peer.is_leader():
+                ctx.leaders.add(peer.region.id)
+            else:
+                ctx.leaders.discard(peer.region.id)
     splits = [leader_sends_early(peer, rd) for peer, rd in readies]
     for (peer, _), (early, _) in zip(readies, splits, strict=True):
         send(ctx, snapshots, peer, early, early=True)
@@ -126,6 +136,8 @@ def advance(
     every Ready, serve the reads it released."""
     for peer in tb.changed:
         ctx.router.update(peer.region)
+    for region in tb.ranges:
+        ctx.ranges.update(region)
     for install in installed:
         snapshots.installed(install)
     for peer, rd in readies:

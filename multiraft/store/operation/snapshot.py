@@ -177,6 +177,8 @@ class SnapshotStreams:
         assert snap is not None
         ingest.finish(batch, peer.storage, snap, install.header)
         peer.region = Region.from_wire(msgpack.unpackb(install.header.descriptor))
+        self.ctx.ranges.remove(peer.region.id)
+        self.ctx.ranges.update(peer.region)
         self.ctx.router.update(peer.region)
 
     def installed(self, install: Install) -> None:

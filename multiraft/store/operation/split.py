@@ -13,7 +13,7 @@ from typing import Any
 
 from ...errors import EpochNotMatch, InvalidRequest, KeyNotInRegion, MultiraftError
 from ...protocol.limits import MAX_SPLIT_KEYS, check_key
-from ...protocol.region import Epoch, PeerMeta, Region
+from ...protocol.region import VOTER, Epoch, PeerMeta, Region
 from ...storage.peer_storage import PeerStorage
 from .. import session
 from ..checks import check_leader, check_region, find_peer, not_leader
@@ -95,6 +95,7 @@ def apply(tb: TurnBatch, peer: Peer, cmd: SplitCommand) -> Any:
         for part, end in zip(cmd.parts, ends, strict=True)
     ]
     peer.region = left  # later commands of this batch see the new range
+    tb.ranges.append(left)
     peer.size = RegionSize()
     # Raft's configuration, not storage's: a membership change applied
     # earlier in this batch is not committed to storage yet.
@@ -138,9 +139,12 @@ def _refusal(region: Region, cmd: SplitCommand, keys: list[bytes]) -> MultiraftE
 
 def start_new_regions(ctx: StoreContext, tb: TurnBatch) -> None:
     """The splits of the committed batch are durable: run the new regions'
-    replicas here; where this store leads the parent, campaign at once."""
+    replicas here. One replica of each new region campaigns at once instead
+    of waiting for a timeout, chosen by the region's id (every replica
+    computes the same), so the new leaders spread over the stores."""
     for new in tb.new_regions:
         ctx.router.update(new.parent.region)
         peer = peer_life.create(ctx, new.region, new.storage, new.sessions)
-        if new.parent.is_leader():
+        voters = [p for p in new.region.peers if p.role == VOTER]
+        if voters and voters[new.region.id % len(voters)].store_id == ctx.store_id:
             peer.raw_node.campaign()

@@ -15,14 +15,14 @@ from multiraft.raft import ConfChangeType, Entry, EntryType
 from multiraft.storage.engine import Engine
 from multiraft.storage.peer_storage import PeerStorage
 from multiraft.store.commands import WriteCommand, decode_entry, encode_writes
-from multiraft.store.config import RaftSettings, StoreConfig
+from multiraft.store.config import StoreConfig
 from multiraft.store.context import StoreContext
 from multiraft.store.meta import StoreMeta
+from multiraft.store.operation import peer_life
 from multiraft.store.operation.batch import TurnBatch
 from multiraft.store.operation.conf_change import conf_change
 from multiraft.store.operation.ready import apply_entries
 from multiraft.store.outbox import Handle, Outbox
-from multiraft.store.peer import Peer
 from multiraft.store.region_state import BOOTSTRAP_INDEX, bootstrap_region
 from multiraft.store.session import SessionTable
 from multiraft.store.stores import StoreBook
@@ -48,8 +48,7 @@ class Harness:
         bootstrap_region(batch, storage, region)
         batch.commit()
         self.ctx = context(self.engine, path)
-        self.peer = Peer(1, region, storage, SessionTable(), RaftSettings())
-        self.ctx.peers[region.id] = self.peer
+        self.peer = peer_life.create(self.ctx, region, storage, SessionTable())
         self.answers: list[tuple[Handle, Any]] = []
         self.next_index = BOOTSTRAP_INDEX + 1
 
