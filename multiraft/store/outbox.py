@@ -76,6 +76,8 @@ class Outbox:
 
     def take_raft(self, *, early: bool) -> list[StoreFrame]:
         """One PEER frame per destination store for the Raft messages so far."""
+        if not (self._raft[early] or self._beats[early]):
+            return []
         by_store, self._raft[early] = self._raft[early], defaultdict(list)
         beats, self._beats[early] = self._beats[early], defaultdict(list)
         frames = []
@@ -98,6 +100,8 @@ class Outbox:
         """The answers so far: one REPLIES frame per client (more past
         REPLY_BATCH_BYTES) for requests that came batched, one REPLY each
         for the others."""
+        if not self._replies:
+            return []
         frames: list[ClientFrame] = []
         batched: dict[bytes, list[bytes]] = defaultdict(list)
         for handle, result in self.take_answers():
@@ -118,5 +122,7 @@ class Outbox:
         return answers
 
     def forget_sent(self) -> dict[int, list[tuple[int, int]]]:
-        sent, self.sent_to = self.sent_to, defaultdict(list)
+        sent = self.sent_to
+        if sent:
+            self.sent_to = defaultdict(list)
         return sent

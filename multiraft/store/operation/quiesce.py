@@ -16,7 +16,8 @@ Waking. A client request the replica may serve, any Raft message other
 than a quiesce heartbeat or a heartbeat response, a split, a membership
 change, a leader transfer or a snapshot wakes a replica: it is ticked
 again from where it stopped. Failure detection moves to the store level:
-every store pings every other store each tick (`ping`), and when one falls
+every store pings every other store every other tick (`ping`; a gossip
+round counts as one), and when one falls
 silent for an election timeout, or comes back, each store wakes its
 regions with a replica there (`on_store_change`). The followers of a dead
 leader then elect a new one as usual, PreVote and randomized timeouts
@@ -32,6 +33,9 @@ from ...transport import codec
 from ..context import StoreContext
 from ..peer import Peer
 
+PING_TICKS = 2
+"""Ticks between two pings of every other store (5 a second at the default
+tick; a store falls silent after an election timeout, 10 ticks)."""
 QUIET_AFTER_TICKS = 4
 """Idle ticks before a leader quiets its region (two heartbeat rounds at
 the default heartbeat_tick of 2)."""
@@ -103,14 +107,15 @@ def on_heartbeat(ctx: StoreContext, peer: Peer, frm: int, term: int, flags: int)
 
 class StoreWatch:
     """Store-level failure detection for quiet regions: one ping per store
-    pair per tick, and a wake-up of the regions concerned when a store
-    falls silent for an election timeout or comes back."""
+    pair every PING_TICKS ticks, and a wake-up of the regions concerned when
+    a store falls silent for an election timeout or comes back."""
 
     def __init__(self, ctx: StoreContext) -> None:
         self.ctx = ctx
         config = ctx.config
         self.silent_after = config.raft.election_tick * config.tick_interval
         self.reachable: set[int] = set()
+        self.ping = codec.encode_peer_batch(codec.PeerBatch(ctx.cluster_id, ctx.store_id))
         self.came_back = False
         """Some store became reachable since the last `take_came_back`."""
 
@@ -119,10 +124,9 @@ class StoreWatch:
         the regions of those whose state changed."""
         ctx = self.ctx
         if ping:
-            frame = codec.encode_peer_batch(codec.PeerBatch(ctx.cluster_id, ctx.store_id))
             for store_id in ctx.book.addrs:
                 if store_id != ctx.store_id:
-                    ctx.outbox.frame(store_id, frame)
+                    ctx.outbox.frame(store_id, self.ping)
         reachable = set(ctx.book.heard_within(self.silent_after, ctx.now))
         for store_id in reachable ^ self.reachable:
             self._wake_regions_on(store_id)
