@@ -56,6 +56,8 @@ class BenchConfig:
     """Pre-split into `regions` (the CLI always does on its local cluster)."""
     rate: float | None = None
     """Target ops/s over all processes (None: as fast as the clients go)."""
+    store_args: tuple[str, ...] = ()
+    """Extra `store start` flags for the local cluster (e.g. --no-hibernate-regions)."""
 
     def worker_specs(self, cluster: Sequence[str]) -> list[WorkerSpec]:
         """Clients and ops spread over processes as evenly as they go."""
@@ -99,7 +101,7 @@ def run_bench(
     """Run one benchmark; without `cluster`, on a local 3-store cluster that
     lives only for this run. Returns the result object."""
     say = log or (lambda _msg: None)
-    with _cluster(cluster, say) as endpoints:
+    with _cluster(cluster, say, cfg.store_args) as endpoints:
         prepare(cfg, endpoints, split=cfg.split, log=say)
         results = run_load(cfg, endpoints, progress)
         with Client(endpoints, timeout=cfg.timeout) as c:
@@ -108,12 +110,14 @@ def run_bench(
 
 
 @contextlib.contextmanager
-def _cluster(cluster: Sequence[str] | None, log: Log) -> Iterator[list[str]]:
+def _cluster(
+    cluster: Sequence[str] | None, log: Log, store_args: tuple[str, ...]
+) -> Iterator[list[str]]:
     if cluster is not None:
         yield list(cluster)
         return
     log("starting a local 3-store cluster (fsync on, 3 replicas)")
-    with LocalCluster() as local:
+    with LocalCluster(extra_args=store_args) as local:
         log(f"stores up: {', '.join(local.endpoints)} (data in {local.root})")
         yield local.endpoints
 
