@@ -32,12 +32,12 @@ GC_STEPS = 16
 """A log over its GC threshold loses at most threshold/GC_STEPS entries per turn."""
 
 EARLY_MESSAGES = frozenset((MessageType.APP, MessageType.HEARTBEAT))
-MAY_CREATE = frozenset(
-    (MessageType.APP, MessageType.HEARTBEAT, MessageType.VOTE, MessageType.PRE_VOTE)
-)
+MAY_CREATE = frozenset((MessageType.VOTE, MessageType.PRE_VOTE))
 """Messages that may reach a replica its store does not have yet (TiKV's
-rule): they carry the region's descriptor, so that the store can create
-it. Answers never do."""
+`is_initial_msg`), with a heartbeat of commit 0 (to a peer the leader never
+heard from): they carry the region's descriptor, so that the store can
+create the replica. Appends and answers never do: a new replica is made by
+the heartbeat that follows its leader's first append."""
 
 Readies = list[tuple[Peer, Ready]]
 
@@ -87,7 +87,8 @@ def send(
             ctx.outbox.beat(store, region.id, m, codec.RESPONSE, early=early)
         else:
             epoch = (region.epoch.version, region.epoch.conf_ver)
-            desc = peer.region_wire() if m.type in MAY_CREATE else None
+            creates = m.type in MAY_CREATE or (m.type == MessageType.HEARTBEAT and not m.commit)
+            desc = peer.region_wire() if creates else None
             ctx.outbox.raft(store, codec.RaftItem(region.id, epoch, m, desc), early=early)
     quiesce.after_send(ctx, peer, sent_quiesce)
 
