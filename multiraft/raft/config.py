@@ -33,6 +33,15 @@ class Config:
     pre_vote: bool = False
     read_only_option: ReadOnlyOption = ReadOnlyOption.SAFE
     disable_proposal_forwarding: bool = False
+    broadcast_commit: bool = True
+    """Send every follower an append (empty if need be) as soon as the commit
+    index moves, as etcd-raft does. Off, a new commit index rides on the
+    next append or heartbeat: a lone write costs each follower one message
+    each way instead of two, and followers apply up to a heartbeat later."""
+    beat_idle_followers_only: bool = False
+    """A heartbeat round skips the followers sent an append since the last
+    round (that append already reset their election timer and carried the
+    commit index), unless the round confirms a read index."""
     seed: int | None = None
     """Seed of the election-timeout RNG; defaults to `id`, so runs are reproducible."""
 

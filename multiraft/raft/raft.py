@@ -63,6 +63,8 @@ class Raft:
         self.check_quorum = config.check_quorum
         self.pre_vote = config.pre_vote
         self.disable_proposal_forwarding = config.disable_proposal_forwarding
+        self.broadcast_commit = config.broadcast_commit
+        self.beat_idle_followers_only = config.beat_idle_followers_only
         self.election_timeout = config.election_tick
         self.heartbeat_timeout = config.heartbeat_tick
         self.read_only = ReadOnly(config.read_only_option)
@@ -195,6 +197,7 @@ class Raft:
                     pr.inflights.add(last)
                 elif pr.state == ProgressState.PROBE:
                     pr.probe_sent = True
+            pr.appended_since_beat = True
             self._send(m)
             return True
         return self._maybe_send_snapshot(to)
@@ -222,12 +225,17 @@ class Raft:
         if ctx is None:
             ctx = self.read_only.last_pending_request_ctx()
         committed = self.raft_log.committed
+        skip_appended = self.beat_idle_followers_only and not ctx
         for node_id, pr in self.prs.visit():
-            if node_id != self.id:
-                # A follower may not have the leader's committed entries yet:
-                # never tell it to commit past what it is known to have.
-                commit = min(pr.match, committed)
-                self._send(Message(MT.HEARTBEAT, node_id, commit=commit, context=ctx))
+            if node_id == self.id:
+                continue
+            appended, pr.appended_since_beat = pr.appended_since_beat, False
+            if appended and skip_appended:
+                continue
+            # A follower may not have the leader's committed entries yet:
+            # never tell it to commit past what it is known to have.
+            commit = min(pr.match, committed)
+            self._send(Message(MT.HEARTBEAT, node_id, commit=commit, context=ctx))
 
     # -- ticking -----------------------------------------------------------------
 
@@ -660,8 +668,10 @@ class Raft:
         self._progress_after_ack(pr, m.index)
         if self.maybe_commit():
             self._release_pending_read_index_messages()
-            self._bcast_append()
-        elif old_paused:
+            if self.broadcast_commit:
+                self._bcast_append()
+        elif old_paused and self.broadcast_commit:
+            # It may have missed the latest commit index.
             self._send_append(m.frm)
         while self._maybe_send_append(m.frm, send_if_empty=False):
             pass

@@ -52,6 +52,10 @@ class Peer:
             # A proposal must land in our own log, or its (index, term) would
             # name someone else's entry: a follower refuses instead of forwarding.
             disable_proposal_forwarding=True,
+            # Many regions, one write each per turn: commit indexes and
+            # liveness ride on the appends, not on messages of their own.
+            broadcast_commit=False,
+            beat_idle_followers_only=True,
         )
         self.raw_node = RawNode(config, storage)
         self.soft_state = self.raw_node.basic_status().soft_state

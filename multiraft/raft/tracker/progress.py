@@ -22,6 +22,7 @@ class ProgressState(IntEnum):
 
 class Progress:
     __slots__ = (
+        "appended_since_beat",
         "inflights",
         "is_learner",
         "match",
@@ -45,6 +46,9 @@ class Progress:
         self.pending_snapshot = 0
         self.recent_active = False
         self.probe_sent = False
+        self.appended_since_beat = False
+        """An append went out since the last heartbeat round (see
+        Config.beat_idle_followers_only)."""
         self.inflights.reset()
 
     def __repr__(self) -> str:
