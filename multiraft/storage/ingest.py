@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import msgpack
 
-from multiraft.raft.types import Snapshot
+from multiraft.raft.types import HardState, Snapshot
 
 from . import keys, kv
 from .errors import StorageError
@@ -165,8 +165,17 @@ def replace_data_steps(
 def finish(batch: WriteBatch, storage: PeerStorage, snap: Snapshot, header: SnapshotHeader) -> None:
     """Step 3, in `batch`: the region's Raft state, range and sessions
     become the snapshot's, and the marker goes."""
-    region = RegionState(header.descriptor, header.start, header.end, snap.metadata.conf_state)
+    meta = snap.metadata
+    region = RegionState(header.descriptor, header.start, header.end, meta.conf_state)
     storage.apply_snapshot(batch, snap, region)
+    hs = storage.hard_state
+    if hs.commit < meta.index:
+        # It holds committed entries only. In a turn, the Ready's HardState
+        # says so too; a restart that finishes the ingest has no Ready.
+        term = max(hs.term, meta.term)
+        storage.set_hard_state(
+            batch, HardState(term, hs.vote if term == hs.term else 0, meta.index)
+        )
     prefix = keys.session_prefix(storage.region_id)
     batch.delete_range(prefix, prefix_end(prefix))
     s = header.sessions

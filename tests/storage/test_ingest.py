@@ -69,6 +69,7 @@ def check_installed(engine: Engine, region_id: int = 1) -> None:
     assert ps.region == RegionState(b"desc", b"m", b"", CS)
     assert (ps.first_index(), ps.last_index(), ps.term(9)) == (10, 9, 3)
     assert ps.apply_state.applied_index == 9
+    assert ps.hard_state == HardState(3, 0, 9), "commit reaches the snapshot, term its term"
     prefix = keys.session_prefix(region_id)
     with engine.read() as txn:
         cur = txn.cursor()
