@@ -93,6 +93,13 @@ DEFAULT_REGIONS = 16
     show_default=True,
     help="Start the local cluster's stores with idle regions allowed to go quiet.",
 )
+@click.option(
+    "--read-mode",
+    type=click.Choice(["lease", "read-index"]),
+    default="lease",
+    show_default=True,
+    help="Start the local cluster's stores with this read mode (see `store start`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option(
     "--cluster",
@@ -102,7 +109,8 @@ DEFAULT_REGIONS = 16
 def bench(
     workload: str, duration: float, ops: int | None, warmup: float, regions: int | None,
     clients: int, rate: float | None, processes: int, value_size: int, keys: int, distribution: str,
-    read_ratio: float, scan_limit: int, timeout: float, hibernate_regions: bool, as_json: bool,
+    read_ratio: float, scan_limit: int, timeout: float, hibernate_regions: bool, read_mode: str,
+    as_json: bool,
     cluster: str | None,
 ) -> None:  # fmt: skip
     """Load the cluster with WORKLOAD and print ops/s and latency percentiles."""
@@ -113,7 +121,10 @@ def bench(
         clients=clients, processes=processes, value_size=value_size, keys=keys,
         distribution=distribution, read_ratio=read_ratio, warmup=warmup,
         scan_limit=scan_limit, timeout=timeout, rate=rate,
-        store_args=() if hibernate_regions else ("--no-hibernate-regions",),
+        store_args=(
+            *(() if hibernate_regions else ("--no-hibernate-regions",)),
+            "--read-mode", read_mode,
+        ),
     )  # fmt: skip
     with _sigterm_raises(), ProgressView(cfg.duration, cfg.ops) as view:
         try:

@@ -110,6 +110,16 @@ def store() -> None:
     help="Let idle regions go quiet: no ticks, no heartbeats, until something wakes them.",
 )
 @click.option(
+    "--read-mode",
+    type=click.Choice(["lease", "read-index"]),
+    default="lease",
+    show_default=True,
+    help="lease: a leader serves reads while a quorum's recent acknowledgement "
+    "guarantees no other leader (assumes the stores' clocks advance at rates "
+    "within 5% of each other); read-index: every read waits for a heartbeat "
+    "round to a quorum.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -129,6 +139,7 @@ def start(
     max_store_down_time: float,
     snap_chunk_size: int,
     hibernate_regions: bool,
+    read_mode: str,
     log_level: str,
 ) -> None:
     """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly."""
@@ -155,6 +166,7 @@ def start(
         max_store_down_time=max_store_down_time,
         snapshot=TransferConfig(chunk_bytes=snap_chunk_size),
         hibernate=hibernate_regions,
+        lease_reads=read_mode == "lease",
     )
     try:
         s = StoreServer(config)

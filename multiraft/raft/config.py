@@ -42,6 +42,11 @@ class Config:
     """A heartbeat round skips the followers sent an append since the last
     round (that append already reset their election timer and carried the
     commit index), unless the round confirms a read index."""
+    hold_votes_on_start: bool = False
+    """With check_quorum: a node grants no (non-forced) vote during its first
+    election timeout, as if it had just heard from a leader. A node that
+    restarts forgets whom it heard from; without this it could vote at once
+    and end a lease that counted on its earlier acknowledgements."""
     seed: int | None = None
     """Seed of the election-timeout RNG; defaults to `id`, so runs are reproducible."""
 

@@ -65,6 +65,7 @@ class Raft:
         self.disable_proposal_forwarding = config.disable_proposal_forwarding
         self.broadcast_commit = config.broadcast_commit
         self.beat_idle_followers_only = config.beat_idle_followers_only
+        self.votes_held_ticks = config.election_tick if config.hold_votes_on_start else 0
         self.election_timeout = config.election_tick
         self.heartbeat_timeout = config.heartbeat_tick
         self.read_only = ReadOnly(config.read_only_option)
@@ -240,6 +241,8 @@ class Raft:
     # -- ticking -----------------------------------------------------------------
 
     def tick(self) -> None:
+        if self.votes_held_ticks:
+            self.votes_held_ticks -= 1
         self._tick()
 
     def past_election_timeout(self) -> bool:
@@ -390,10 +393,9 @@ class Raft:
         """React to a message of a newer term; False if it must be ignored."""
         if m.type in (MT.VOTE, MT.PRE_VOTE):
             force = m.context == CAMPAIGN_TRANSFER
-            in_lease = (
-                self.check_quorum
-                and self.lead != NONE
-                and self.election_elapsed < self.election_timeout
+            in_lease = self.check_quorum and (
+                (self.lead != NONE and self.election_elapsed < self.election_timeout)
+                or self.votes_held_ticks > 0
             )
             if not force and in_lease:
                 # We heard from a leader within the minimum election timeout:

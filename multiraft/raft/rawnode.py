@@ -205,6 +205,15 @@ class RawNode:
             log.stable_snap_to(rd.snapshot.metadata.index)
         r.on_persisted()
 
+    def lease_read_index(self) -> int:
+        """On a leader that has committed an entry of its own term, its commit
+        index: where a read served under a leader lease must wait for the
+        state machine (Raft thesis §6.4.1). Otherwise 0 (use ReadIndex)."""
+        r = self.raft
+        if r.state != StateType.LEADER or not r.committed_entry_in_current_term():
+            return 0
+        return r.raft_log.committed
+
     def basic_status(self) -> BasicStatus:
         r = self.raft
         return BasicStatus(

@@ -40,5 +40,8 @@ class StoreConfig:
     """Seconds of silence after which a store counts as gone for good and
     the regions it held are re-replicated elsewhere."""
     snapshot: TransferConfig = field(default_factory=TransferConfig)
+    lease_reads: bool = True
+    """Leaders serve reads under a lease, without a quorum round (`lease`);
+    off: every read waits for a ReadIndex round."""
     hibernate: bool = True
     """Idle regions go quiet: no ticks, no heartbeats (`operation.quiesce`)."""

@@ -16,11 +16,14 @@ from ..raft import BasicStatus, ConfChange, Config, RaftError, RawNode, StateTyp
 from ..storage.peer_storage import PeerStorage
 from .commands import ReadOp, WriteCommand
 from .config import RaftSettings
+from .lease import Lease
 from .outbox import Handle
 from .session import SessionTable
 from .split_check import RegionSize
 
 Reads = list[tuple[ReadOp, Handle]]
+ReadWait = tuple[int, float, Reads]
+"""(term, time) a ReadIndex was issued at, and the reads it covers."""
 
 
 class Peer:
@@ -31,7 +34,12 @@ class Peer:
         storage: PeerStorage,
         sessions: SessionTable,
         settings: RaftSettings,
+        lease: Lease,
+        hold_votes: bool = False,
     ) -> None:
+        """`hold_votes`: the replica was loaded at the store's start, and
+        others' leases may count on what it acknowledged before (see
+        `lease`)."""
         me = region.peer_on(store_id)
         if me is None:
             raise ValueError(f"store {store_id} holds no replica of region {region.id}")
@@ -56,6 +64,7 @@ class Peer:
             # liveness ride on the appends, not on messages of their own.
             broadcast_commit=False,
             beat_idle_followers_only=True,
+            hold_votes_on_start=hold_votes,
         )
         self.raw_node = RawNode(config, storage)
         self.soft_state = self.raw_node.basic_status().soft_state
@@ -68,11 +77,12 @@ class Peer:
         """Accepted this turn, covered by one ReadIndex at its end."""
         self.proposals: deque[tuple[int, int, list[Handle]]] = deque()
         """(index, term, handles) of proposed entries not yet applied."""
-        self.read_waits: dict[bytes, Reads] = {}
+        self.read_waits: dict[bytes, ReadWait] = {}
         """Reads waiting for their ReadIndex, by request context."""
         self.ready_reads: deque[tuple[int, Reads]] = deque()
         """Reads with a read index, served once applied reaches it."""
         self.read_seq = 0
+        self.lease = lease
         self.size = RegionSize()
         self.frozen = False
         """A snapshot's data is going in: no ticks, messages or Ready."""
@@ -142,6 +152,11 @@ class Peer:
             self.proposals.append((st.last_index, st.hard_state.term, handles))
         return dropped
 
+    def transfer_leader(self, to_peer: int) -> None:
+        """Hand leadership to `to_peer`; the lease ends with the attempt."""
+        self.lease.end_term(self.raw_node.basic_status().hard_state.term)
+        self.raw_node.transfer_leader(to_peer)
+
     def take_proposal(self, index: int, term: int) -> tuple[list[Handle] | None, list[Handle]]:
         """The handles waiting on entry (index, term) if it is ours, and those
         of proposals that can no longer commit (the log at or before their
@@ -175,7 +190,7 @@ class Peer:
         """Everything that waits on this replica, which is going away."""
         waiting = [h for _, h in self.writes] + [h for _, h in self.reads]
         waiting += [h for _, _, handles in self.proposals for h in handles]
-        waiting += [h for reads in self.read_waits.values() for _, h in reads]
+        waiting += [h for _, _, reads in self.read_waits.values() for _, h in reads]
         waiting += [h for _, reads in self.ready_reads for _, h in reads]
         self.writes, self.reads = [], []
         self.proposals.clear()

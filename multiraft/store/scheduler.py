@@ -88,7 +88,7 @@ class Scheduler:
             counts[best.store_id],
             mine,
         )
-        peer.raw_node.transfer_leader(best.peer_id)
+        peer.transfer_leader(best.peer_id)
         quiesce.wake(ctx, peer)
         counts[best.store_id] += 1
         counts[ctx.store_id] -= 1

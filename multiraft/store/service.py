@@ -78,7 +78,7 @@ class Service:
         if meta is None:
             raise InvalidRequest(f"store {target} holds no replica of region {region_id}")
         check_leader(peer)
-        peer.raw_node.transfer_leader(meta.peer_id)
+        peer.transfer_leader(meta.peer_id)
         quiesce.wake(self.ctx, peer)
         self.ctx.outbox.reply(handle, None)
 

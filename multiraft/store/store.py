@@ -146,7 +146,7 @@ class Store:
             if peer.writes:
                 write.propose(ctx, peer)
             if peer.reads:
-                read.propose(peer)
+                read.propose(ctx, peer)
         rds = [(p, p.raw_node.ready()) for p in work if p.raw_node.has_ready()]
         installed = self.snapshots.continue_installs()
         rds = self.snapshots.hold(rds) + [(i.peer, i.ready) for i in installed]

@@ -95,3 +95,32 @@ def test_minority_cannot_elect_a_leader() -> None:
     net.partition({1, 2, 3}, {4, 5})
     net.tick_all(10 * ELECTION_TICK)
     assert all(net.state(i) != StateType.LEADER for i in (4, 5))
+
+
+def restarted_follower_asked_to_vote(hold: bool) -> tuple[Network, Message]:
+    net = Network((1, 2, 3), check_quorum=True)
+    net.elect(1)
+    net.crash(2)
+    net.nodes[2].config["hold_votes_on_start"] = hold
+    net.restart(2)
+    vote = Message(MT.VOTE, to=2, frm=3, term=5, index=1, log_term=1)
+    return net, vote
+
+
+def test_a_restarted_follower_holding_votes_waits_one_election_timeout() -> None:
+    """It forgot whom it heard from: without holding its vote it could end a
+    lease its earlier acknowledgements gave the leader."""
+    net, vote = restarted_follower_asked_to_vote(hold=True)
+    net.isolate(2)
+    net.tick(2, ELECTION_TICK - 1)
+    net.deliver(vote)
+    assert net.raw(2).raft.vote == 1 and net.term(2) == 1
+    net.tick(2)
+    net.deliver(vote)
+    assert (net.term(2), net.raw(2).raft.vote) == (5, 3)
+
+
+def test_a_restarted_follower_without_the_hold_votes_at_once() -> None:
+    net, vote = restarted_follower_asked_to_vote(hold=False)
+    net.deliver(vote)
+    assert (net.term(2), net.raw(2).raft.vote) == (5, 3)

@@ -29,6 +29,7 @@ from multiraft.raft import (
 )
 from multiraft.raft.rawnode import Ready
 from multiraft.raft.tracker import ProgressState
+from tests.raft.network import Network
 
 MT = MessageType
 LEADER, FOLLOWER, CANDIDATE = StateType.LEADER, StateType.FOLLOWER, StateType.CANDIDATE
@@ -1058,3 +1059,16 @@ def test_basic_status_is_what_the_store_reads():
     assert n.basic_status().pending_conf_index == n.basic_status().last_index == 2
     full = n.status()
     assert full.conf_state == ConfState((1,), ()) and set(full.progress) == {1}
+
+
+def test_lease_read_index_is_the_commit_once_the_leader_committed_in_its_term() -> None:
+    net = Network((1, 2, 3))
+    net.campaign(1)
+    net.process_readies()
+    for i in (2, 3):
+        net.deliver(Message(MessageType.VOTE_RESP, to=1, frm=i, term=1))
+    assert net.state(1) == StateType.LEADER
+    assert net.raw(1).lease_read_index() == 0, "its first entry is not committed yet"
+    net.stabilize()
+    assert net.raw(1).lease_read_index() == net.raw(1).raft.raft_log.committed > 0
+    assert net.raw(2).lease_read_index() == 0, "followers have no lease"

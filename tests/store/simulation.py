@@ -77,6 +77,9 @@ class SimStore:
         self.undelivered: set[int] = set()
         self.busy_at: float | None = None
         self.restart_at: float | None = None
+        self.paused_until = -math.inf
+        """SIGSTOPped until then: frames queue up, no turn runs, the clock
+        moves on."""
 
     @property
     def up(self) -> bool:
@@ -84,7 +87,7 @@ class SimStore:
 
     def due(self, now: float) -> bool:
         s = self.store
-        if s is None:
+        if s is None or now < self.paused_until:
             return False
         busy = self.busy_at is not None and self.busy_at <= now
         return bool(self.inbox or busy or now >= s.next_tick)
@@ -92,6 +95,8 @@ class SimStore:
     def next_event(self) -> float:
         if self.store is None:
             return self.restart_at if self.restart_at is not None else math.inf
+        if self.paused_until > -math.inf:
+            return self.paused_until  # due() refuses until then; then as usual
         if self.inbox:
             return -math.inf
         at = self.store.next_tick
@@ -142,6 +147,7 @@ class SimCluster:
         s = self.stores[store_id]
         s.store = Store(s.config, self.now)
         s.restart_at = None
+        s.paused_until = -math.inf
         s.busy_at = None
 
     def crash(self, store_id: int, restart_in: float) -> None:
@@ -155,6 +161,10 @@ class SimCluster:
         s.undelivered.clear()
         s.restart_at = self.now + restart_in
         self.crashes += 1
+
+    def pause(self, store_id: int, seconds: float) -> None:
+        """SIGSTOP a store for `seconds` (between two turns)."""
+        self.stores[store_id].paused_until = self.now + seconds
 
     def _turn(self, s: SimStore, crash_before_commit: bool) -> None:
         store = s.store
@@ -227,6 +237,8 @@ class SimCluster:
                 self.start(s.id)
         for sid in self.rng.sample(sorted(self.stores), len(self.stores)):
             s = self.stores[sid]
+            if s.paused_until <= self.now:
+                s.paused_until = -math.inf
             if s.due(self.now):
                 self._turn(s, crash_before_commit=self._crash_mid_turn(s))
         for c in self.clients:

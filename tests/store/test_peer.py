@@ -12,6 +12,7 @@ from multiraft.protocol.region import Epoch, PeerMeta, Region
 from multiraft.storage.engine import Engine
 from multiraft.storage.peer_storage import PeerStorage
 from multiraft.store.config import RaftSettings
+from multiraft.store.lease import Lease
 from multiraft.store.outbox import Handle
 from multiraft.store.peer import Peer
 from multiraft.store.region_state import bootstrap_region
@@ -28,7 +29,7 @@ def p(tmp_path: Path) -> Iterator[Peer]:
     bootstrap_region(batch, storage, REGION)
     batch.commit()
     try:
-        yield Peer(1, REGION, storage, SessionTable(), RaftSettings())
+        yield Peer(1, REGION, storage, SessionTable(), RaftSettings(), Lease(0.76))
     finally:
         engine.close()
 
@@ -52,7 +53,7 @@ def test_proposals_are_matched_by_index_and_term(p: Peer) -> None:
 def test_a_replica_going_away_hands_back_everything_waiting(p: Peer) -> None:
     handles = [Handle(b"x", i) for i in range(3)]
     p.proposals.append((6, 2, [handles[0]]))
-    p.read_waits[b"ctx"] = [(None, handles[1])]  # type: ignore[list-item]
+    p.read_waits[b"ctx"] = (1, 0.0, [(None, handles[1])])  # type: ignore[list-item]
     p.ready_reads.append((5, [(None, handles[2])]))  # type: ignore[list-item]
     assert p.take_waiting() == handles
     assert not (p.proposals or p.read_waits or p.ready_reads)

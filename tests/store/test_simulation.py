@@ -52,6 +52,12 @@ def cut_one_off(cluster: SimCluster, admin: SimClient, rng: random.Random) -> No
     cluster.cut = {frozenset((victim, o)) for o in cluster.stores if o != victim}
 
 
+def pause_one(cluster: SimCluster, admin: SimClient, rng: random.Random) -> None:
+    """SIGSTOP a store (most often a leader of something) for up to 3 s."""
+    if all(s.paused_until < cluster.now for s in cluster.stores.values()):
+        cluster.pause(rng.choice(sorted(cluster.stores)), rng.uniform(0.2, 3.0))
+
+
 def reconnect(cluster: SimCluster, admin: SimClient, rng: random.Random) -> None:
     cluster.cut = set()
 
@@ -86,6 +92,7 @@ def change_peer(cluster: SimCluster, admin: SimClient, rng: random.Random) -> No
 ACTIONS = [
     (0.12, crash_one),
     (0.08, cut_one_off),
+    (0.06, pause_one),
     (0.10, reconnect),
     (0.08, degrade_network),
     (0.05, kill_in_turns),

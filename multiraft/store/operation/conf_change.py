@@ -197,7 +197,7 @@ def take_step(
             for h in handles:
                 ctx.outbox.reply(h, not_leader(peer, str(dropped)))
     elif isinstance(step, TransferFirst):
-        peer.raw_node.transfer_leader(step.peer_id)
+        peer.transfer_leader(step.peer_id)
     quiesce.wake(ctx, peer)
     return step
 

@@ -13,6 +13,7 @@ from ...storage import kv
 from ...storage.peer_storage import PeerStorage
 from ...transport import codec
 from ..context import StoreContext
+from ..lease import Lease, lease_duration
 from ..meta import load_regions
 from ..peer import Peer
 from ..region_state import destroy_region, is_tombstoned
@@ -28,14 +29,24 @@ replica's data per loop turn: the other regions wait at most that long."""
 def load_all(ctx: StoreContext) -> None:
     """Start a replica for every region this store's data dir holds."""
     for region, storage in load_regions(ctx.engine):
-        create(ctx, region, storage, load_sessions(ctx.engine, region.id))
+        create(ctx, region, storage, load_sessions(ctx.engine, region.id), loaded=True)
 
 
-def create(ctx: StoreContext, region: Region, storage: PeerStorage, sessions: SessionTable) -> Peer:
+def create(
+    ctx: StoreContext,
+    region: Region,
+    storage: PeerStorage,
+    sessions: SessionTable,
+    loaded: bool = False,
+) -> Peer:
+    """A replica of `region`; `loaded`: from this store's data at its start."""
     for clear in [c for c in ctx.clears if c.overlaps(region.start, region.end)]:
         clear.finish()  # old data must be gone before the new replica's arrives
         ctx.clears.remove(clear)
-    peer = Peer(ctx.store_id, region, storage, sessions, ctx.config.raft)
+    config = ctx.config
+    lease = Lease(lease_duration(config.raft.election_tick, config.tick_interval))
+    hold_votes = loaded and config.lease_reads
+    peer = Peer(ctx.store_id, region, storage, sessions, config.raft, lease, hold_votes)
     ctx.peers[region.id] = peer
     ctx.awake.add(region.id)
     ctx.ranges.update(region)

@@ -1,6 +1,7 @@
-"""Reads (get, scan): accepted on the leader once checked, covered by one
-ReadIndex per region per turn, served once the region has applied up to
-the read index (linearizable: Raft thesis §6.4)."""
+"""Reads (get, scan): accepted on the leader once checked; under a valid
+lease (`..lease`) their read index is the leader's commit index, otherwise
+one ReadIndex per region per turn finds it; served once the region has
+applied up to the read index (linearizable: Raft thesis §6.4)."""
 
 from __future__ import annotations
 
@@ -40,27 +41,37 @@ def accept(ctx: StoreContext, op: str, args: dict[str, Any], handle: Handle) -> 
     quiesce.wake(ctx, peer)
 
 
-def propose(peer: Peer) -> None:
-    """One ReadIndex for the turn's queued reads of `peer`'s region."""
+def propose(ctx: StoreContext, peer: Peer) -> None:
+    """The turn's queued reads of `peer`'s region: at the commit index under
+    a valid lease, else covered by one ReadIndex."""
+    reads, peer.reads = peer.reads, []
+    index = peer.raw_node.lease_read_index() if ctx.config.lease_reads else 0
+    term = peer.raw_node.basic_status().hard_state.term
+    if index and peer.lease.valid(term, ctx.now):
+        peer.ready_reads.append((index, reads))
+        serve(ctx, peer)
+        return
     peer.read_seq += 1
-    ctx = peer.read_seq.to_bytes(8, "big")
-    peer.read_waits[ctx] = peer.reads
-    peer.reads = []
-    peer.raw_node.read_index(ctx)
+    request = peer.read_seq.to_bytes(8, "big")
+    peer.read_waits[request] = (term, ctx.now, reads)
+    peer.raw_node.read_index(request)
 
 
 def on_read_states(peer: Peer, read_states: list[ReadState]) -> None:
-    """Reads whose read index is known wait for it to be applied."""
+    """Reads whose read index is known wait for it to be applied; the
+    quorum that confirmed it renews the lease."""
     for rs in read_states:
-        reads = peer.read_waits.pop(rs.request_ctx, None)
-        if reads:
+        wait = peer.read_waits.pop(rs.request_ctx, None)
+        if wait:
+            term, issued_at, reads = wait
+            peer.lease.renew(term, issued_at)
             peer.ready_reads.append((rs.index, reads))
 
 
 def on_leadership_lost(ctx: StoreContext, peer: Peer) -> None:
     """Reads waiting for a quorum check will never get one now."""
     refusal = not_leader(peer, "leadership lost before the read")
-    for reads in peer.read_waits.values():
+    for _, _, reads in peer.read_waits.values():
         for _, h in reads:
             ctx.outbox.reply(h, refusal)
     peer.read_waits.clear()

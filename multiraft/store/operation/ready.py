@@ -159,6 +159,7 @@ def apply_entries(ctx: StoreContext, tb: TurnBatch, peer: Peer, entries: list[En
     for e in entries:
         if e.type == EntryType.CONF_CHANGE:
             answer(ctx, peer, e, [conf_change.apply(tb, peer, e)])
+            peer.lease.end(ctx.now)  # the quorum changed
             if peer in tb.removed:
                 # The replica is gone with everything it kept: nothing
                 # later in its log concerns this store.
@@ -166,7 +167,9 @@ def apply_entries(ctx: StoreContext, tb: TurnBatch, peer: Peer, entries: list[En
             continue
         answer(ctx, peer, e, _apply_normal(tb, peer, e) if e.data else [])
     if entries:
-        peer.storage.set_applied(tb.batch, entries[-1].index)
+        last = entries[-1]
+        peer.lease.committed(last.index, last.term)
+        peer.storage.set_applied(tb.batch, last.index)
         write_changes(tb.batch, peer.region.id, peer.sessions)
 
 

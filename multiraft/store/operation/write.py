@@ -55,6 +55,9 @@ def propose(ctx: StoreContext, peer: Peer) -> None:
     writes, peer.writes = peer.writes, []
     handles = [h for _, h in writes]
     dropped = peer.propose(encode_writes([c for c, _ in writes]), handles)
+    if dropped is None:
+        index, term, _ = peer.proposals[-1]
+        peer.lease.proposed(index, term, ctx.now)
     if dropped is not None:
         refusal = not_leader(peer, str(dropped))
         for h in handles:

@@ -44,8 +44,8 @@ def test_bad_reads_are_refused_before_anything_waits(
 def test_reads_of_a_turn_share_one_read_index_and_wait_for_the_apply(h: Harness) -> None:
     h.apply(h.entry(put(b"k", b"v")))
     h.peer.reads = [(ReadOp("get", b"k", version=1), Handle(b"c", i)) for i in (1, 2)]
-    read.propose(h.peer)
-    [(ctx, waiting)] = h.peer.read_waits.items()
+    read.propose(h.ctx, h.peer)  # not a leader (no lease): a ReadIndex
+    [(ctx, (_, _, waiting))] = h.peer.read_waits.items()
     assert len(waiting) == 2 and not h.peer.reads
     applied = h.peer.storage.apply_state.applied_index
     read.on_read_states(h.peer, [ReadState(applied + 1, ctx)])
@@ -70,7 +70,7 @@ def test_a_scan_stops_at_the_region_end_and_keeps_its_limit(h: Harness) -> None:
 
 
 def test_reads_waiting_for_a_quorum_are_refused_when_leadership_is_lost(h: Harness) -> None:
-    h.peer.read_waits[b"x"] = [(ReadOp("get", b"k"), Handle(b"c", 7))]
+    h.peer.read_waits[b"x"] = (1, 0.0, [(ReadOp("get", b"k"), Handle(b"c", 7))])
     read.on_leadership_lost(h.ctx, h.peer)
     [(handle, result)] = h.ctx.outbox.take_answers()
     assert handle.request_id == 7 and isinstance(result, NotLeader)
