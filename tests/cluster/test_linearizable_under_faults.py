@@ -1,7 +1,8 @@
 """Concurrent clients against a 3-store cluster of 200 regions, most of
-them quiet, while stores are killed, paused and restarted and regions
-split: every key's history must be linearizable, with Timeout meaning "may
-or may not have happened"."""
+them quiet, while stores are killed, paused (SIGSTOP, longer than a leader
+lease or not) and restarted, regions split and leaders move: every key's
+history must be linearizable, with Timeout meaning "may or may not have
+happened". Reads are lease reads (the default read mode)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def nemesis(cluster, seed: int, stop: threading.Event) -> None:
     with Client(cluster.endpoints(), timeout=8) as admin:
         while not stop.is_set():
             victim = rng.choice(cluster.ids)
-            action = rng.choice(["kill", "pause", "split"])
+            action = rng.choice(["kill", "pause", "split", "transfer"])
             if action == "kill":
                 cluster.kill(victim)
                 stop.wait(rng.uniform(0.3, 1.0))
@@ -71,9 +72,15 @@ def nemesis(cluster, seed: int, stop: threading.Event) -> None:
                 proc.send_signal(signal.SIGSTOP)
                 stop.wait(rng.uniform(0.3, 1.5))
                 proc.send_signal(signal.SIGCONT)
-            else:
+            elif action == "split":
                 with contextlib.suppress(MultiraftError):
                     admin.split(rng.choice(KEYS) + b"~")
+            else:
+                # ValueError: the directory was read mid-split.
+                with contextlib.suppress(MultiraftError, ValueError):
+                    key = rng.choice(KEYS)
+                    [region] = [r for r, _ in admin.regions() if r.contains(key)]
+                    admin.transfer_leader(region.id, victim)
             stop.wait(rng.uniform(0.5, 1.5))
 
 

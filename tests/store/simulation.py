@@ -37,7 +37,7 @@ from multiraft.protocol.router import RegionRouter
 from multiraft.storage import kv
 from multiraft.store.config import StoreConfig
 from multiraft.store.snapshot_transfer import TransferConfig
-from multiraft.store.store import Store
+from multiraft.store.store import Store, TurnOutput
 from tests.cluster.linearizability import Op
 
 START = 1000.0
@@ -80,6 +80,9 @@ class SimStore:
         self.paused_until = -math.inf
         """SIGSTOPped until then: frames queue up, no turn runs, the clock
         moves on."""
+        self.fsync_blocked = False
+        """A failpoint: the next turn stops in its commit until unblocked."""
+        self.in_fsync: TurnOutput | None = None
 
     @property
     def up(self) -> bool:
@@ -87,7 +90,7 @@ class SimStore:
 
     def due(self, now: float) -> bool:
         s = self.store
-        if s is None or now < self.paused_until:
+        if s is None or now < self.paused_until or self.in_fsync is not None:
             return False
         busy = self.busy_at is not None and self.busy_at <= now
         return bool(self.inbox or busy or now >= s.next_tick)
@@ -95,6 +98,8 @@ class SimStore:
     def next_event(self) -> float:
         if self.store is None:
             return self.restart_at if self.restart_at is not None else math.inf
+        if self.in_fsync is not None:
+            return math.inf
         if self.paused_until > -math.inf:
             return self.paused_until  # due() refuses until then; then as usual
         if self.inbox:
@@ -160,6 +165,7 @@ class SimCluster:
         s.inbox.clear()
         s.undelivered.clear()
         s.restart_at = self.now + restart_in
+        s.fsync_blocked, s.in_fsync = False, None
         self.crashes += 1
 
     def pause(self, store_id: int, seconds: float) -> None:
@@ -178,6 +184,21 @@ class SimCluster:
             # Killed during the fsync: the batch never made it.
             self.crash(s.id, self.rng.uniform(0.2, 3.0))
             return
+        if s.fsync_blocked:
+            s.in_fsync = out
+            return
+        self._finish_turn(s, out)
+
+    def unblock_fsync(self, store_id: int) -> None:
+        s = self.stores[store_id]
+        s.fsync_blocked = False
+        out, s.in_fsync = s.in_fsync, None
+        if out is not None:
+            self._finish_turn(s, out)
+
+    def _finish_turn(self, s: SimStore, out: TurnOutput) -> None:
+        store = s.store
+        assert store is not None
         out.batch.commit()
         self._send(s, out.late)
         done = store.advance()
@@ -499,6 +520,19 @@ class SimClient:
             self.history.append(Op(op.key, "cas", op.start, end, op.arg, result))
         else:
             self.history.append(Op(op.key, op.kind, op.start, end, op.arg))
+
+
+def run_op(cluster: SimCluster, client: SimClient, kind: str, key: bytes, arg: Any) -> Any:
+    """Run one operation of `client` to its end (10 s of cluster time at
+    most); its result."""
+    client.queue.append((kind, key, arg))
+    for _ in range(100):
+        cluster.run(0.1)
+        if client.op is None and not client.queue:
+            break
+    op = client.history[-1]
+    assert op.end != math.inf, f"{kind} did not finish"
+    return op.result
 
 
 def replica_views(cluster: SimCluster) -> dict[int, list[tuple[int, int, list]]]:

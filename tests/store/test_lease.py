@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,7 @@ from multiraft.errors import NotLeader
 from multiraft.protocol import wire
 from multiraft.store.lease import Lease, lease_duration
 from multiraft.store.peer import Peer
-from tests.store.simulation import START, SimClient, SimCluster
+from tests.store.simulation import START, SimClient, SimCluster, run_op
 
 D = lease_duration(10, 0.1)
 
@@ -107,17 +106,6 @@ def cluster(tmp_path: Path) -> Iterator[SimCluster]:
         yield c
     finally:
         c.close()
-
-
-def run_op(cluster: SimCluster, client: SimClient, kind: str, key: bytes, arg: Any) -> Any:
-    client.queue.append((kind, key, arg))
-    for _ in range(100):
-        cluster.run(0.1)
-        if client.op is None and not client.queue:
-            break
-    op = client.history[-1]
-    assert op.end != math.inf, f"{kind} did not finish"
-    return op.result
 
 
 def get_from(cluster: SimCluster, store_id: int, key: bytes) -> wire.Reply:
