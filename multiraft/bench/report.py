@@ -97,7 +97,8 @@ def _setup_line(r: dict[str, Any]) -> str:
     if "cas_misses" in r:
         extra += f", cas misses {r['cas_misses']:,}"
     return (
-        f"{r['clients']} clients in {r['processes']} processes, {r['value_size']}-byte values, "
+        f"{r['clients']} requests in flight from {r['processes']} processes, "
+        f"{r['value_size']}-byte values, "
         f"{r['keys']:,} keys ({r['distribution']}){extra}, {r['duration_s']:.1f} s measured "
         f"after {r['warmup_s']} s warmup; load generator CPU {r['client_cpu']:.2f} cores "
         f"of {r['cpu_count']}"
