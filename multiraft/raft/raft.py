@@ -63,7 +63,7 @@ class Raft:
         self.check_quorum = config.check_quorum
         self.pre_vote = config.pre_vote
         self.disable_proposal_forwarding = config.disable_proposal_forwarding
-        self.broadcast_commit = config.broadcast_commit
+        self.eager_commit = config.broadcast_commit
         self.beat_idle_followers_only = config.beat_idle_followers_only
         self.votes_held_ticks = config.election_tick if config.hold_votes_on_start else 0
         self.election_timeout = config.election_tick
@@ -221,6 +221,13 @@ class Raft:
         for node_id in sorted(self.prs.progress):
             if node_id != self.id:
                 self._send_append(node_id)
+
+    def broadcast_commit(self) -> None:
+        """On a leader: every follower learns the commit index now (an
+        append, empty if need be), for entries they should apply at once
+        when `broadcast_commit` is off."""
+        if self.state == StateType.LEADER:
+            self._bcast_append()
 
     def _bcast_heartbeat(self, ctx: bytes | None = None) -> None:
         if ctx is None:
@@ -670,9 +677,9 @@ class Raft:
         self._progress_after_ack(pr, m.index)
         if self.maybe_commit():
             self._release_pending_read_index_messages()
-            if self.broadcast_commit:
+            if self.eager_commit:
                 self._bcast_append()
-        elif old_paused and self.broadcast_commit:
+        elif old_paused and self.eager_commit:
             # It may have missed the latest commit index.
             self._send_append(m.frm)
         while self._maybe_send_append(m.frm, send_if_empty=False):

@@ -157,10 +157,13 @@ class RawNode:
         log = r.raft_log
         if r.msgs or log.unstable.entries or r.read_states:
             return True
-        if r.soft_state() != self._prev_soft_state:
+        # Field by field: called for every busy region twice a turn, it
+        # builds no SoftState or HardState to compare.
+        ss, hs = self._prev_soft_state, self._prev_hard_state
+        if r.lead != ss.lead or r.state != ss.raft_state:
             return True
-        hs = r.hard_state()
-        if hs != self._prev_hard_state and not hs.is_empty():
+        term, vote, commit = r.term, r.vote, log.committed
+        if (term != hs.term or vote != hs.vote or commit != hs.commit) and (term or vote or commit):
             return True
         return log.has_pending_snapshot() or log.has_next_ents()
 
@@ -204,6 +207,10 @@ class RawNode:
         if rd.snapshot is not None:
             log.stable_snap_to(rd.snapshot.metadata.index)
         r.on_persisted()
+
+    def broadcast_commit(self) -> None:
+        """On a leader, send every follower the commit index now."""
+        self.raft.broadcast_commit()
 
     def lease_read_index(self) -> int:
         """On a leader that has committed an entry of its own term, its commit

@@ -74,7 +74,8 @@ class Peer:
         self.writes: list[tuple[WriteCommand, Handle]] = []
         """Accepted this turn, proposed together at its end."""
         self.reads: Reads = []
-        """Accepted this turn, covered by one ReadIndex at its end."""
+        """Accepted this turn: at its end served under the lease, or covered
+        by one ReadIndex."""
         self.proposals: deque[tuple[int, int, list[Handle]]] = deque()
         """(index, term, handles) of proposed entries not yet applied."""
         self.read_waits: dict[bytes, ReadWait] = {}

@@ -85,3 +85,15 @@ def test_a_skipped_follower_never_times_out_under_steady_writes() -> None:
     assert net.leader() == 1 and net.term(1) == net.term(2) == net.term(3)
     net.tick_all(2)
     assert net.applied(2) == net.applied(3) == net.applied(1)
+
+
+def test_a_leader_can_broadcast_the_commit_of_an_entry_followers_need_at_once() -> None:
+    net = Network((1, 2, 3), broadcast_commit=False)
+    net.elect(1)
+    assert net.propose(1, b"split")
+    net.stabilize()
+    assert net.raw(2).raft.raft_log.committed == 1
+    net.raw(1).broadcast_commit()
+    net.raw(2).broadcast_commit()  # a follower has nothing to tell
+    net.stabilize()
+    assert net.applied(2) == net.applied(3) == [b"split"]

@@ -106,6 +106,9 @@ def apply(tb: TurnBatch, peer: Peer, cmd: SplitCommand) -> Any:
         sessions = peer.sessions.copy()  # retries may land on any part
         session.write_all(tb.batch, right.id, sessions)
         tb.new_regions.append(NewRegion(peer, right, storage, sessions))
+    # Followers create the new regions when they apply this: tell them the
+    # commit now rather than with the next append or heartbeat.
+    peer.raw_node.broadcast_commit()
     log.info(
         "region %d split at %d keys from %r: new regions %s",
         region.id,
