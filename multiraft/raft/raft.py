@@ -64,6 +64,7 @@ class Raft:
         self.pre_vote = config.pre_vote
         self.disable_proposal_forwarding = config.disable_proposal_forwarding
         self.eager_commit = config.broadcast_commit
+        self.broadcast_commit_at = 0
         self.beat_idle_followers_only = config.beat_idle_followers_only
         self.votes_held_ticks = config.election_tick if config.hold_votes_on_start else 0
         self.election_timeout = config.election_tick
@@ -222,12 +223,19 @@ class Raft:
             if node_id != self.id:
                 self._send_append(node_id)
 
-    def broadcast_commit(self) -> None:
-        """On a leader: every follower learns the commit index now (an
-        append, empty if need be), for entries they should apply at once
-        when `broadcast_commit` is off."""
-        if self.state == StateType.LEADER:
-            self._bcast_append()
+    def broadcast_commit_of(self, index: int) -> None:
+        """Once entry `index` (of this term) commits, tell every follower at
+        once, as with `broadcast_commit` on: for an entry the followers
+        should apply without waiting for the next append or heartbeat."""
+        self.broadcast_commit_at = max(self.broadcast_commit_at, index)
+
+    def _commit_broadcast_due(self) -> bool:
+        if self.eager_commit:
+            return True
+        if 0 < self.broadcast_commit_at <= self.raft_log.committed:
+            self.broadcast_commit_at = 0
+            return True
+        return False
 
     def _bcast_heartbeat(self, ctx: bytes | None = None) -> None:
         if ctx is None:
@@ -298,6 +306,7 @@ class Raft:
             if node_id == self.id:
                 pr.match = self._stable_last_index()
         self.pending_conf_index = 0
+        self.broadcast_commit_at = 0
         self.uncommitted_size = 0
         self.pending_read_index_messages = []
         self.read_only.reset()
@@ -677,7 +686,7 @@ class Raft:
         self._progress_after_ack(pr, m.index)
         if self.maybe_commit():
             self._release_pending_read_index_messages()
-            if self.eager_commit:
+            if self._commit_broadcast_due():
                 self._bcast_append()
         elif old_paused and self.eager_commit:
             # It may have missed the latest commit index.

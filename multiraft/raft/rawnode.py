@@ -208,9 +208,12 @@ class RawNode:
             log.stable_snap_to(rd.snapshot.metadata.index)
         r.on_persisted()
 
-    def broadcast_commit(self) -> None:
-        """On a leader, send every follower the commit index now."""
-        self.raft.broadcast_commit()
+    def broadcast_commit_of(self, index: int) -> None:
+        """On a leader: once entry `index` commits, tell every follower at
+        once (for an entry they should apply without delay, such as a split
+        whose new regions must exist before their leaders' vote requests
+        arrive)."""
+        self.raft.broadcast_commit_of(index)
 
     def lease_read_index(self) -> int:
         """On a leader that has committed an entry of its own term, its commit

@@ -154,9 +154,13 @@ class Peer:
         return dropped
 
     def transfer_leader(self, to_peer: int) -> None:
-        """Hand leadership to `to_peer`; the lease ends with the attempt."""
-        self.lease.end_term(self.raw_node.basic_status().hard_state.term)
-        self.raw_node.transfer_leader(to_peer)
+        """Hand leadership to `to_peer`; the lease ends with the attempt. Only
+        on the leader itself: a follower would forward it, and the leader
+        would start a transfer without ending its lease."""
+        st = self.raw_node.basic_status()
+        if st.is_leader:
+            self.lease.end_term(st.hard_state.term)
+            self.raw_node.transfer_leader(to_peer)
 
     def take_proposal(self, index: int, term: int) -> tuple[list[Handle] | None, list[Handle]]:
         """The handles waiting on entry (index, term) if it is ours, and those

@@ -215,3 +215,21 @@ def test_a_read_under_the_lease_needs_no_read_index(tmp_path: Path, lease_reads:
         assert (peer.read_seq == before) == lease_reads
     finally:
         cluster.close()
+
+
+def test_a_transfer_ends_the_lease_and_a_follower_forwards_none(cluster: SimCluster) -> None:
+    client, leader = start(cluster)
+    follower = next(s for s in cluster.stores if s != leader)
+    f_peer, l_peer = leader_peer(cluster, follower), leader_peer(cluster, leader)
+    term = term_of(l_peer)
+    f_peer.transfer_leader(f_peer.peer_id)  # not the leader: no forwarded transfer
+    f_store = cluster.stores[follower].store
+    assert f_store is not None
+    f_store.ctx.touch(f_peer)
+    cluster.run(0.5)
+    assert cluster.leader_of(1) == leader and term_of(l_peer) == term
+    assert l_peer.lease.valid(term, cluster.now)
+    l_peer.transfer_leader(f_peer.peer_id)
+    assert not l_peer.lease.valid(term, cluster.now)
+    run_op(cluster, client, "put", b"k", b"v2")  # renewals in that term do not count
+    assert not l_peer.lease.valid(term, cluster.now)

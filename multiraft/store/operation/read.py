@@ -46,7 +46,10 @@ def propose(ctx: StoreContext, peer: Peer) -> None:
     a valid lease, else covered by one ReadIndex."""
     reads, peer.reads = peer.reads, []
     index = peer.raw_node.lease_read_index() if ctx.config.lease_reads else 0
-    term = peer.raw_node.basic_status().hard_state.term
+    st = peer.raw_node.basic_status()
+    term = st.hard_state.term
+    if st.lead_transferee:
+        peer.lease.end_term(term)  # however the transfer began
     if index and peer.lease.valid(term, ctx.now):
         peer.ready_reads.append((index, reads))
         serve(ctx, peer)

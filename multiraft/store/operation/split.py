@@ -66,6 +66,11 @@ def propose(ctx: StoreContext, peer: Peer, keys: list[bytes], handle: Handle | N
     if dropped is not None:
         for h in handles:
             ctx.outbox.reply(h, not_leader(peer, str(dropped)))
+    else:
+        # Followers create the new regions when they apply the split, and
+        # the new leaders campaign as soon as they do: tell followers of
+        # the commit at once, not with the next append or heartbeat.
+        peer.raw_node.broadcast_commit_of(peer.proposals[-1][0])
     quiesce.wake(ctx, peer)
 
 
@@ -106,9 +111,6 @@ def apply(tb: TurnBatch, peer: Peer, cmd: SplitCommand) -> Any:
         sessions = peer.sessions.copy()  # retries may land on any part
         session.write_all(tb.batch, right.id, sessions)
         tb.new_regions.append(NewRegion(peer, right, storage, sessions))
-    # Followers create the new regions when they apply this: tell them the
-    # commit now rather than with the next append or heartbeat.
-    peer.raw_node.broadcast_commit()
     log.info(
         "region %d split at %d keys from %r: new regions %s",
         region.id,
