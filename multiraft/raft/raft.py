@@ -384,7 +384,8 @@ class Raft:
         updated = pr is not None and pr.maybe_update(self._stable_last_index())
         if updated and self.maybe_commit():
             self._release_pending_read_index_messages()
-            self._bcast_append()
+            if self._commit_broadcast_due():
+                self._bcast_append()
 
     # -- step: what every role does ----------------------------------------------
 
