@@ -535,6 +535,20 @@ def run_op(cluster: SimCluster, client: SimClient, kind: str, key: bytes, arg: A
     return op.result
 
 
+def first_write(cluster: SimCluster) -> tuple[SimClient, int]:
+    """A client of our own (no random operations), `k` = `v1` written
+    through it once the cluster has a leader; the client and the leader's
+    store."""
+    client = SimClient(cluster, 1)
+    client.running = False
+    cluster.clients.append(client)
+    cluster.run(3.0)
+    run_op(cluster, client, "put", b"k", b"v1")
+    leader = cluster.leader_of(1)
+    assert leader is not None
+    return client, leader
+
+
 def replica_views(cluster: SimCluster) -> dict[int, list[tuple[int, int, list]]]:
     """For each region: (store, applied index, data in its range) of every
     replica on a running store."""

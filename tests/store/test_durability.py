@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.simulation import SimClient, SimCluster, run_op
+from tests.store.simulation import SimCluster, first_write, run_op
 
 
 @pytest.mark.parametrize("blocked", ["both followers", "the leader and a follower"])
@@ -18,13 +18,7 @@ def test_no_write_is_answered_before_a_majority_made_it_durable(
 ) -> None:
     cluster = SimCluster(tmp_path, seed=5, stores=3, replicas=3)
     try:
-        client = SimClient(cluster, 1)
-        client.running = False
-        cluster.clients.append(client)
-        cluster.run(3.0)
-        run_op(cluster, client, "put", b"k", b"v1")
-        leader = cluster.leader_of(1)
-        assert leader is not None
+        client, leader = first_write(cluster)
         followers = [s for s in cluster.stores if s != leader]
         stuck = followers if blocked == "both followers" else [leader, followers[0]]
         for sid in stuck:

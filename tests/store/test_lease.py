@@ -14,7 +14,7 @@ from multiraft.errors import NotLeader
 from multiraft.protocol import wire
 from multiraft.store.lease import Lease, lease_duration
 from multiraft.store.peer import Peer
-from tests.store.simulation import START, SimClient, SimCluster, run_op
+from tests.store.simulation import START, SimClient, SimCluster, first_write, run_op
 
 D = lease_duration(10, 0.1)
 
@@ -137,16 +137,11 @@ def term_of(peer: Peer) -> int:
 
 
 def start(cluster: SimCluster) -> tuple[SimClient, int]:
-    """A cluster with one region, v1 written at `k`; its leader's store."""
-    client = SimClient(cluster, 1)
-    client.running = False
-    cluster.clients.append(client)
-    cluster.run(3.0)
-    run_op(cluster, client, "put", b"k", b"v1")
-    old = cluster.leader_of(1)
-    assert old is not None
-    assert leader_peer(cluster, old).lease.valid(term_of(leader_peer(cluster, old)), cluster.now)
-    return client, old
+    """`first_write`, and the write renewed the leader's lease."""
+    client, leader = first_write(cluster)
+    peer = leader_peer(cluster, leader)
+    assert peer.lease.valid(term_of(peer), cluster.now)
+    return client, leader
 
 
 def cut_off(cluster: SimCluster, store_id: int) -> None:
