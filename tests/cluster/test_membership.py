@@ -160,9 +160,12 @@ def test_joined_stores_take_regions_and_a_dead_stores_replicas_are_rebuilt(make_
         c.join(4, 1)
         c.join(5, 2)
         live = [2, 3, 4, 5]
+        # 18 replicas on 5 stores: the balancer may settle with the joined
+        # stores at 4 and 2 (it moves only from a store a whole region above
+        # the mean, 3.6, to one a whole region below), never lower.
         wait_for(
             "the joined stores to hold regions",
-            lambda: min(store_counts(c, live).get(s, 0) for s in (4, 5)) >= 3,
+            lambda: min(store_counts(c, live).get(s, 0) for s in (4, 5)) >= 2,
             timeout=60,
         )
         c.kill(1)  # for good: it never comes back
