@@ -2,15 +2,17 @@
 read with read transactions and written through a `WriteBatch` (region
 snapshots of that space: `snapshot` and `ingest`).
 
-Applying committed entries means: the data writes of the entries, and
-`PeerStorage.set_applied`, in the same batch, so a restart neither applies
-an entry twice nor skips one.
+Applied data is written together with `PeerStorage.set_applied` in one
+batch, so a restart neither applies an entry twice nor skips one (the
+store buffers both between batches: `store.apply_buffer`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from . import keys
-from .engine import Engine, WriteBatch
+from .engine import Engine, Txn, WriteBatch
 
 
 def get(engine: Engine, key: bytes) -> bytes | None:
@@ -21,25 +23,37 @@ def scan(
     engine: Engine, start: bytes, end: bytes, limit: int | None = None
 ) -> list[tuple[bytes, bytes]]:
     """Pairs with start <= key < end (end b"": no bound), in key order."""
-    lo, hi = keys.data_range(start, end)
     out: list[tuple[bytes, bytes]] = []
     if limit is not None and limit <= 0:
         return out
     with engine.read() as txn:
-        cur = txn.cursor()
-        if not cur.set_range(lo):
-            return out
-        for k, v in cur:
-            if k >= hi:
-                break
-            out.append((k[1:], v))
+        for pair in iterate(txn, start, end):
+            out.append(pair)
             if len(out) == limit:
                 break
     return out
 
 
+def iterate(txn: Txn, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Pairs with start <= key < end (end b"": no bound) in `txn`, in key order."""
+    lo, hi = keys.data_range(start, end)
+    cur = txn.cursor()
+    if not cur.set_range(lo):
+        return
+    for k, v in cur:
+        if k >= hi:
+            return
+        yield k[1:], v
+
+
 def put(batch: WriteBatch, key: bytes, value: bytes) -> None:
     batch.put(keys.DATA_PREFIX + key, value)
+
+
+def put_many(batch: WriteBatch, pairs: list[tuple[bytes, bytes]]) -> None:
+    """User keys and values, in one run (sorted keys write fastest)."""
+    prefix = keys.DATA_PREFIX
+    batch.put_many([(prefix + k, v) for k, v in pairs])
 
 
 def delete(batch: WriteBatch, key: bytes) -> None:

@@ -43,5 +43,10 @@ class StoreConfig:
     lease_reads: bool = True
     """Leaders serve reads under a lease, without a quorum round (`lease`);
     off: every read waits for a ReadIndex round."""
+    apply_flush_interval: float = 0.2
+    """Seconds applied data may wait in memory before it is written to LMDB
+    (the log keeps its entries until then: `apply_buffer`)..."""
+    apply_flush_bytes: int = 16 << 20
+    """...or until this many bytes of keys and values wait."""
     hibernate: bool = True
     """Idle regions go quiet: no ticks, no heartbeats (`operation.quiesce`)."""

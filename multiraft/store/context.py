@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..protocol.router import RegionRouter
 from ..storage import kv
 from ..storage.engine import Engine
+from .apply_buffer import ApplyBuffer
 from .config import StoreConfig
 from .meta import StoreMeta
 from .outbox import Outbox
@@ -42,6 +43,12 @@ class StoreContext:
     """Regions whose replica here leads (as of its last Ready)."""
     clears: list[kv.RangeClear] = field(default_factory=list)
     """Data of removed replicas, deleted a few transactions per turn."""
+    applied: ApplyBuffer = field(init=False)
+    """Applied writes not yet in LMDB; reads look here first."""
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.applied = ApplyBuffer(self.engine, cfg.apply_flush_interval, cfg.apply_flush_bytes)
 
     @property
     def store_id(self) -> int:

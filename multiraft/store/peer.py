@@ -67,6 +67,9 @@ class Peer:
             hold_votes_on_start=hold_votes,
         )
         self.raw_node = RawNode(config, storage)
+        self.applied = storage.apply_state.applied_index
+        """The last entry applied here, in memory (the one on disk may lag:
+        `apply_buffer`): where reads wait for the state machine."""
         self.soft_state = self.raw_node.basic_status().soft_state
         """Who leads and in what role, as of this replica's last Ready: one
         turn stale at most, which is safe (a proposal or read on a deposed

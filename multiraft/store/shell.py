@@ -52,6 +52,7 @@ class StoreServer:
         try:
             while not self._stopping:
                 busy = self.run_once(0 if busy else None)
+            self.store.flush_applied()
         finally:
             self.close()
 

@@ -152,6 +152,9 @@ class Store:
         rds = self.snapshots.hold(rds) + [(i.peer, i.ready) for i in installed]
         peer_life.clear_some(ctx)
         tb = readies.persist(ctx, self.snapshots, rds, installed) if rds else None
+        if ctx.applied.due(now):
+            tb = tb or TurnBatch.open(ctx.engine, ctx.applied)
+            ctx.applied.flush(tb.batch)
         self._persisting = _Persisting(rds, installed, tb)
         return TurnOutput(
             early=ctx.outbox.take_raft(early=True),
@@ -295,6 +298,13 @@ class Store:
         peer.raw_node.step(Message(MessageType.HEARTBEAT, to, frm, term, commit=commit))
         quiesce.on_heartbeat(self.ctx, peer, frm, term, flags)
 
+    def flush_applied(self) -> None:
+        """Write what is applied but only in memory (between turns): a
+        clean stop then leaves nothing to apply again at the next start."""
+        self.ctx.applied.flush_now()
+
     def close(self) -> None:
+        """Close the data dir; what `flush_applied` did not write is applied
+        again from the log at the next start, as after a crash."""
         self.snapshots.close()
         self.ctx.engine.close()

@@ -34,7 +34,6 @@ from multiraft.errors import (
 from multiraft.protocol import wire
 from multiraft.protocol.region import VOTER, Region
 from multiraft.protocol.router import RegionRouter
-from multiraft.storage import kv
 from multiraft.store.config import StoreConfig
 from multiraft.store.snapshot_transfer import TransferConfig
 from multiraft.store.store import Store, TurnOutput
@@ -138,6 +137,9 @@ class SimCluster:
                 max_store_down_time=4.0,
                 snapshot=TransferConfig(chunk_bytes=64, timeout=2.0),
                 hibernate=hibernate,
+                # From every turn to hardly ever: replays after crashes of
+                # a little or of everything applied since the start.
+                apply_flush_interval=self.rng.choice([0.0, 0.05, 0.2, 1.0, 1e9]),
             )
             self.stores[sid] = SimStore(config)
             self.start(sid)
@@ -558,6 +560,6 @@ def replica_views(cluster: SimCluster) -> dict[int, list[tuple[int, int, list]]]
             continue
         for rid, peer in s.store.peers.items():
             r = peer.region
-            data = kv.scan(s.store.ctx.engine, r.start, r.end)
-            out.setdefault(rid, []).append((sid, peer.storage.apply_state.applied_index, data))
+            data = s.store.ctx.applied.scan(r.start, r.end, None)
+            out.setdefault(rid, []).append((sid, peer.applied, data))
     return out

@@ -78,7 +78,7 @@ class Driver:
 
         def settled() -> bool:
             return all(
-                p.is_leader() and p.storage.apply_state.applied_index == p.status().last_index
+                p.is_leader() and p.applied == p.status().last_index
                 for p in self.store.peers.values()
             )
 
@@ -406,6 +406,7 @@ def test_a_read_accepted_before_a_split_is_refused_when_served_after_it(leader: 
 def test_log_gc_discards_a_step_per_turn_and_keeps_the_tail(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     cfg.log_gc_threshold, cfg.log_gc_keep = 32, 8
+    cfg.apply_flush_interval = 0.0  # applied data on disk every turn
     store = Store(cfg, START)
     try:
         driver = Driver(store)
@@ -422,5 +423,48 @@ def test_log_gc_discards_a_step_per_turn_and_keeps_the_tail(tmp_path: Path) -> N
                 assert storage.first_index() - 1 <= applied - cfg.log_gc_keep
         assert storage.first_index() > start + 60, "the log was compacted as it grew"
         assert max(steps) <= cfg.log_gc_threshold // ready.GC_STEPS
+    finally:
+        store.close()
+
+
+def test_applied_data_in_memory_is_applied_again_after_a_crash_never_twice(
+    tmp_path: Path,
+) -> None:
+    """Applied data waits in the apply buffer (no flush in this test): the
+    log keeps every entry past the applied index on disk, and a store that
+    stops without writing the buffer (as after kill -9) applies them again
+    at its start: every acknowledged write is there, and a retried write is
+    answered from its session instead of being applied a second time."""
+    cfg = config(tmp_path)
+    cfg.log_gc_threshold, cfg.log_gc_keep = 32, 8
+    cfg.apply_flush_interval = 3600.0
+    store = Store(cfg, START)
+    try:
+        driver = Driver(store)
+        driver.lead()
+        storage = store.peers[1].storage
+        on_disk = storage.apply_state.applied_index
+        for i in range(100):
+            assert driver.call("put", write_args(key=b"k%d" % i, value=b"v%d" % i)).ok
+        swap = write_args(key=b"k0", expected=b"v0", new=b"swapped", client=9, seq=1)
+        assert driver.call("cas", swap).result is True
+        assert storage.apply_state.applied_index == on_disk, "nothing flushed"
+        assert storage.first_index() - 1 <= on_disk, "GC kept what is not applied on disk"
+        assert driver.call("get", {"region": 1, "epoch": [1, 1], "key": b"k7"}).result == b"v7"
+    finally:
+        store.close()  # no flush: the buffer is lost
+    store = Store(cfg, START + 10)
+    try:
+        driver = Driver(store)
+        driver.lead()
+        get = {"region": 1, "epoch": [1, 1]}
+        for i in range(1, 100):
+            assert driver.call("get", {**get, "key": b"k%d" % i}).result == b"v%d" % i
+        assert driver.call("get", {**get, "key": b"k0"}).result == b"swapped"
+        # The same CAS again (a client's retry): answered from its session.
+        assert driver.call("cas", swap).result is True
+        assert driver.call("put", write_args(key=b"k0", value=b"later")).ok
+        assert driver.call("cas", swap).result is True, "a retry is never applied again"
+        assert driver.call("get", {**get, "key": b"k0"}).result == b"later"
     finally:
         store.close()

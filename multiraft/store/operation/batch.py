@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...protocol.region import Region
-from ...storage import kv
 from ...storage.engine import Engine, WriteBatch
 from ...storage.peer_storage import PeerStorage
+from ..apply_buffer import ApplyBuffer
 from ..peer import Peer
-from ..session import SessionTable
+from ..session import SessionTable, write_changes
 
 
 @dataclass(slots=True)
@@ -28,9 +28,8 @@ class NewRegion:
 class TurnBatch:
     engine: Engine
     batch: WriteBatch
-    overlay: dict[bytes, bytes | None] = field(default_factory=dict)
-    """Values written in this batch: writes of one batch see each other (two
-    CAS on one key in one turn) before it commits."""
+    applied: ApplyBuffer
+    """Where normal entries' data, sessions and applied indexes go."""
     new_regions: list[NewRegion] = field(default_factory=list)
     changed: list[Peer] = field(default_factory=list)
     """Peers whose membership changed in this batch."""
@@ -42,18 +41,25 @@ class TurnBatch:
     batch, and the store drops them once it is committed."""
 
     @staticmethod
-    def open(engine: Engine) -> TurnBatch:
-        return TurnBatch(engine, engine.batch())
+    def open(engine: Engine, applied: ApplyBuffer) -> TurnBatch:
+        return TurnBatch(engine, engine.batch(), applied)
 
     def get(self, key: bytes) -> bytes | None:
-        if key in self.overlay:
-            return self.overlay[key]
-        return kv.get(self.engine, key)
+        """A user key's value as applied so far (this batch's writes included)."""
+        return self.applied.get(key)
 
     def put(self, key: bytes, value: bytes | None) -> None:
         """Write (None: delete) a user key."""
-        self.overlay[key] = value
-        if value is None:
-            kv.delete(self.batch, key)
-        else:
-            kv.put(self.batch, key, value)
+        self.applied.put(key, value)
+
+    def before_region_change(self) -> None:
+        """A region's state is about to change in this batch (a split, a
+        membership change): write everything applied before it with it."""
+        self.applied.flush(self.batch)
+
+    def applied_now(self, peer: Peer, index: int) -> None:
+        """`peer` applied `index`, an entry that changed its region: its
+        applied index and sessions go in this batch, so a restart never
+        applies that entry again."""
+        peer.storage.set_applied(self.batch, index)
+        write_changes(self.batch, peer.region.id, peer.sessions)

@@ -100,6 +100,7 @@ def destroy_stale(ctx: StoreContext, peer: Peer, newer: Region) -> None:
     # to the one before it that names this store again, is stale.
     readded = newer.peer_on(ctx.store_id) is not None
     conf_ver = newer.epoch.conf_ver - 1 if readded else newer.epoch.conf_ver
+    ctx.applied.flush_now()  # nothing of the replica may be written after it is gone
     batch = ctx.engine.batch()
     destroy_region(batch, peer.storage, conf_ver, peer.peer_id)
     batch.commit()

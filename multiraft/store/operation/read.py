@@ -11,7 +11,6 @@ from ...errors import InvalidRequest, MultiraftError
 from ...protocol.limits import MAX_SCAN_LIMIT, check_key
 from ...protocol.region import Epoch
 from ...raft import ReadState
-from ...storage import kv
 from ..checks import check_leader, check_region, find_peer, not_leader
 from ..commands import ReadOp
 from ..context import StoreContext
@@ -82,7 +81,7 @@ def on_leadership_lost(ctx: StoreContext, peer: Peer) -> None:
 
 def serve(ctx: StoreContext, peer: Peer) -> None:
     """Answer the reads whose read index the region has applied."""
-    applied = peer.storage.apply_state.applied_index
+    applied = peer.applied
     while peer.ready_reads and peer.ready_reads[0][0] <= applied:
         _, reads = peer.ready_reads.popleft()
         for op, handle in reads:
@@ -98,8 +97,8 @@ def execute(ctx: StoreContext, peer: Peer, op: ReadOp) -> Any:
     except MultiraftError as e:
         return e
     if op.op == "get":
-        return kv.get(ctx.engine, op.key)
+        return ctx.applied.get(op.key)
     end = op.end
     if region.end and (not end or end > region.end):
         end = region.end
-    return [[k, v] for k, v in kv.scan(ctx.engine, op.key, end, op.limit)]
+    return [[k, v] for k, v in ctx.applied.scan(op.key, end, op.limit)]

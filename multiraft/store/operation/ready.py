@@ -21,7 +21,6 @@ from ..checks import not_leader
 from ..commands import SPLITS, decode_entry
 from ..context import StoreContext
 from ..peer import Peer
-from ..session import write_changes
 from . import conf_change, peer_life, quiesce, read, split, write
 from .batch import TurnBatch
 from .snapshot import Install, SnapshotStreams
@@ -111,7 +110,7 @@ def persist(
     splits = [leader_sends_early(peer, rd) for peer, rd in readies]
     for (peer, _), (early, _) in zip(readies, splits, strict=True):
         send(ctx, snapshots, peer, early, early=True)
-    tb = TurnBatch.open(ctx.engine)
+    tb = TurnBatch.open(ctx.engine, ctx.applied)
     for install in installed:
         snapshots.finish(tb.batch, install)
     for peer, rd in readies:
@@ -153,24 +152,27 @@ def advance(
 
 
 def apply_entries(ctx: StoreContext, tb: TurnBatch, peer: Peer, entries: list[Entry]) -> None:
-    """Apply committed entries into the turn's batch, with the applied index
-    and the sessions they changed, so a restart neither applies one twice
-    nor skips one."""
+    """Apply committed entries: writes into the apply buffer with the
+    region's applied index; an entry that changes the region (membership,
+    split) into the turn's batch, with everything applied before it and its
+    own applied index, so a restart neither applies one twice nor skips one."""
     for e in entries:
         if e.type == EntryType.CONF_CHANGE:
+            tb.before_region_change()
             answer(ctx, peer, e, [conf_change.apply(tb, peer, e)])
             peer.lease.end(ctx.now)  # the quorum changed
             if peer in tb.removed:
                 # The replica is gone with everything it kept: nothing
                 # later in its log concerns this store.
                 return
+            tb.applied_now(peer, e.index)
             continue
         answer(ctx, peer, e, _apply_normal(tb, peer, e) if e.data else [])
     if entries:
         last = entries[-1]
         peer.lease.committed(last.index, last.term)
-        peer.storage.set_applied(tb.batch, last.index)
-        write_changes(tb.batch, peer.region.id, peer.sessions)
+        peer.applied = last.index
+        tb.applied.applied_to(peer, last.index, ctx.now)
 
 
 def _apply_normal(tb: TurnBatch, peer: Peer, e: Entry) -> list[Any]:
@@ -181,7 +183,10 @@ def _apply_normal(tb: TurnBatch, peer: Peer, e: Entry) -> list[Any]:
         log.error("region %d: undecodable entry %d: %s", peer.region.id, e.index, exc)
         return []
     if kind == SPLITS:
-        return [split.apply(tb, peer, payload)]
+        tb.before_region_change()
+        result = split.apply(tb, peer, payload)
+        tb.applied_now(peer, e.index)
+        return [result]
     return write.apply(tb, peer, e.index, payload)
 
 
@@ -211,7 +216,9 @@ def compact_log(ctx: StoreContext, tb: TurnBatch, peer: Peer, rd: Ready) -> None
     (and every request waiting on it) many times slower."""
     if not rd.committed_entries:
         return
-    applied = rd.committed_entries[-1].index
+    # What is applied on disk, not in memory: a restart applies the log
+    # again from there (see `apply_buffer`).
+    applied = peer.storage.apply_state.applied_index
     first = peer.storage.first_index()
     threshold = ctx.config.log_gc_threshold
     if applied - first + 1 > threshold:

@@ -153,6 +153,9 @@ class SnapshotStreams:
                 continue
             index = rd.snapshot.metadata.index
             log.info("region %d: installing a snapshot at index %d", peer.region.id, index)
+            # Applied writes of the replica's old state must not land on
+            # top of the snapshot's data.
+            self.ctx.applied.flush_now()
             header = ingest.begin(self.ctx.engine, peer.region.id, rd.snapshot)
             steps = ingest.replace_data_steps(self.ctx.engine, header)
             self.installs[peer.region.id] = Install(peer, rd, header, steps)
@@ -189,6 +192,7 @@ class SnapshotStreams:
         peer.sessions = load_sessions(self.ctx.engine, peer.region.id)
         peer.size = RegionSize()
         peer.forget_proposals_upto(snap.metadata.index)
+        peer.applied = snap.metadata.index
         ingest.remove_file(os.path.join(ingest.staging_dir(self.ctx.engine), staged))
 
     def close(self) -> None:

@@ -68,7 +68,7 @@ class Harness:
         return e
 
     def batch(self) -> TurnBatch:
-        return TurnBatch.open(self.engine)
+        return TurnBatch.open(self.engine, self.ctx.applied)
 
     def apply_into(self, tb: TurnBatch, *entries: Entry) -> None:
         apply_entries(self.ctx, tb, self.peer, list(entries))
@@ -85,6 +85,7 @@ class Harness:
                 self.peer.proposals.append((e.index, e.term, handles))
         tb = self.batch()
         self.apply_into(tb, *entries)
+        self.ctx.applied.flush(tb.batch)  # as a turn whose flush is due
         tb.batch.commit()
         return {h.request_id: r for h, r in self.answers[first:]}
 

@@ -112,7 +112,7 @@ def test_a_follower_that_missed_writes_catches_up_when_woken(cluster: SimCluster
     cluster.crash(follower, restart_in=2.0)
     run_ops(cluster, *[("put", b"k%d" % i, b"v") for i in range(20)])
     cluster.run(6.0)
-    [applied] = {p.storage.apply_state.applied_index for p in replicas_of(cluster, 1)}
+    [applied] = {p.applied for p in replicas_of(cluster, 1)}
     assert applied > 20
     assert quiet_everywhere(cluster)
 

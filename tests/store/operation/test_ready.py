@@ -1,6 +1,6 @@
 """A turn's Readies: the send-order rule (`leader_sends_early`) and the
 apply dispatch (results matched to proposals by index and term, applied
-index and sessions in the same batch)."""
+index, sessions and data written together)."""
 
 from __future__ import annotations
 
@@ -54,15 +54,21 @@ def test_followers_send_nothing_before_the_fsync() -> None:
     assert early == [] and late == responses
 
 
-def test_applied_index_and_sessions_are_persisted_in_the_same_batch(h: Harness) -> None:
+def test_applied_index_sessions_and_data_reach_disk_together_in_a_flush(h: Harness) -> None:
     e1 = h.entry(put(b"k", b"v", client=3, seq=1))
     e2 = h.entry(cas(b"k", b"v", b"w", client=4, seq=7))
     tb = h.batch()
     h.apply_into(tb, e1, e2)
-    # Before the commit nothing of it is on disk.
+    tb.batch.commit()
+    # The turn's batch is committed; what it applied waits in the buffer,
+    # where reads see it, and nothing of it is on disk yet.
+    assert h.ctx.applied.get(b"k") == b"w"
+    assert h.peer.applied == e2.index
     assert h.peer.storage.apply_state.applied_index == BOOTSTRAP_INDEX
     assert load_sessions(h.engine, REGION.id).sessions == {}
     assert kv.get(h.engine, b"k") is None
+    tb = h.batch()
+    h.ctx.applied.flush(tb.batch)
     tb.batch.commit()
     h.engine.close()
     with Engine(h.path, sync=False) as again:

@@ -52,7 +52,8 @@ def test_two_cas_on_one_key_in_one_batch_see_each_other(h: Harness) -> None:
     tb = h.batch()
     h.apply_into(tb, e1)
     h.apply_into(tb, e2)  # a second call in the same turn, same batch
-    assert kv.get(h.engine, b"k") == b"0"  # nothing is visible before the commit
+    assert kv.get(h.engine, b"k") == b"0"  # nothing is on disk before a flush
+    h.ctx.applied.flush(tb.batch)
     tb.batch.commit()
     assert [r for _, r in h.answers] == [True, False, True]
     assert kv.get(h.engine, b"k") == b"2"
