@@ -7,10 +7,20 @@ keys, in the path of every reply. The Raft log is already the state
 machine's write-ahead log, so applied data need not be durable until its
 entries leave the log: a turn's batch holds the entries and HardStates
 (what replies and votes depend on), and the applied data, the session
-tables and the applied indexes of normal entries wait here, to be written
-into one turn's batch every `flush_interval` seconds or `flush_bytes` bytes,
-where writes to the same page coalesce (etcd's backend does the same with
-its batch transaction, committed every 100 ms).
+tables and the applied indexes of normal entries wait here, where writes
+to the same page coalesce (etcd's backend does the same with its batch
+transaction, committed every 100 ms).
+
+Each region is its own state machine (its own keys, sessions and applied
+index), so the buffer is kept and written region by region: a region's
+writes go into a turn's batch once the oldest is `flush_interval` (1 s by
+default) old, a few regions per turn (`FLUSH_KEYS_PER_TURN`), not all at
+once: everything every 200 ms stalled a store's loop for 25-55 ms and
+doubled the p99 of paced puts (94 ms against 41 ms with no flush at all).
+A second's writes of a region dirty about as many pages as a fifth of a
+second's, so the longer wait writes fewer pages per put: 18,000-25,000
+puts/s against 15,000-19,000 at 0.2 s (16 regions, 1,024 in flight,
+alternating runs); 2 s gained nothing more.
 
 Reads see this buffer over LMDB. A crash loses the buffer, never a write:
 the applied index on disk is the one written with the data, a restart
@@ -26,13 +36,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from ..storage import kv
 from ..storage.engine import Engine, WriteBatch
 from .peer import Peer
 from .session import write_changes
 
+FLUSH_KEYS_PER_TURN = 512
+"""Keys a turn writes of regions that are due (at least one region's)."""
+
 _ABSENT = object()
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One region's applied-but-unwritten state."""
+
+    peer: Peer
+    data: dict[bytes, bytes | None] = field(default_factory=dict)
+    """User key -> value (None: deleted)."""
+    applied: int = 0
+    """The applied index to write (0: none yet, in the middle of an apply)."""
+    since: float = math.inf
+    """When the oldest unwritten change was applied."""
+    bytes: int = 0
+    """Bytes of keys and values put (overwrites counted again: a bound on
+    memory, not a measure)."""
 
 
 class ApplyBuffer:
@@ -42,42 +72,70 @@ class ApplyBuffer:
         self.engine = engine
         self.flush_interval = flush_interval
         self.flush_bytes = flush_bytes
-        self._data: dict[bytes, bytes | None] = {}
-        """User key -> value (None: deleted)."""
+        self._regions: dict[int, _Pending] = {}
+        """By region id, oldest first (a region goes to the end when written)."""
         self._bytes = 0
-        """Bytes of keys and values put since the last flush (overwrites
-        counted again: a bound on memory, not a measure)."""
-        self._applied: dict[int, tuple[Peer, int]] = {}
-        """Region id -> (its replica, the applied index to write)."""
-        self._since = math.inf
-        """When the oldest unwritten change was applied."""
+        """The regions' bytes, summed."""
         self._flushing: dict[bytes, bytes | None] = {}
-        """Data flushed into a batch not committed yet: still read from here
+        """Data written into a batch not committed yet: still read from here
         (a split flushes mid-turn, and a CAS after it must see the writes)."""
 
     # -- applying ------------------------------------------------------------
 
-    def put(self, key: bytes, value: bytes | None) -> None:
-        """An applied write (None: delete) of a user key."""
-        self._data[key] = value
-        self._bytes += len(key) + (len(value) if value is not None else 0)
+    def _pending(self, peer: Peer) -> _Pending:
+        p = self._regions.get(peer.region.id)
+        if p is None:
+            p = self._regions[peer.region.id] = _Pending(peer)
+        return p
+
+    def put(self, peer: Peer, key: bytes, value: bytes | None) -> None:
+        """`peer` applied a write (None: delete) of a user key."""
+        p = self._pending(peer)
+        p.data[key] = value
+        size = len(key) + (len(value) if value is not None else 0)
+        p.bytes += size
+        self._bytes += size
 
     def applied_to(self, peer: Peer, index: int, now: float) -> None:
         """`peer` applied its entries up to `index` (data and sessions here)."""
-        self._applied[peer.region.id] = (peer, index)
-        if now < self._since:
-            self._since = now
+        p = self._pending(peer)
+        p.applied = index
+        if now < p.since:
+            p.since = now
 
     def due(self, now: float) -> bool:
-        return now - self._since >= self.flush_interval or self._bytes >= self.flush_bytes
+        """Whether some region's writes are due (or the buffer is full)."""
+        if self._bytes >= self.flush_bytes:
+            return True
+        oldest = next(iter(self._regions.values()), None)
+        return oldest is not None and now - oldest.since >= self.flush_interval
+
+    def flush_due(self, batch: WriteBatch, now: float) -> None:
+        """The regions that are due, oldest first, about FLUSH_KEYS_PER_TURN
+        keys of them; all of them while the buffer is over `flush_bytes`."""
+        budget = FLUSH_KEYS_PER_TURN
+        while self._regions and budget > 0:
+            region_id, p = next(iter(self._regions.items()))
+            full = self._bytes >= self.flush_bytes
+            if not full and now - p.since < self.flush_interval:
+                return
+            budget -= len(p.data) if not full else 0
+            self._write(batch, region_id)
 
     def flush(self, batch: WriteBatch) -> None:
-        """Everything buffered, into `batch`: applied indexes, the sessions
-        they go with, the data (sorted, so LMDB walks its pages in order)."""
-        for peer, index in self._applied.values():
-            peer.storage.set_applied(batch, index)
-            write_changes(batch, peer.region.id, peer.sessions)
-        data = self._data
+        """Everything buffered, into `batch`."""
+        for region_id in list(self._regions):
+            self._write(batch, region_id)
+
+    def _write(self, batch: WriteBatch, region_id: int) -> None:
+        """One region's applied index, the sessions that go with it, and its
+        data (sorted, so LMDB walks its pages in order), into `batch`."""
+        p = self._regions.pop(region_id)
+        self._bytes -= p.bytes
+        if p.applied:
+            p.peer.storage.set_applied(batch, p.applied)
+        write_changes(batch, region_id, p.peer.sessions)
+        data = p.data
         puts = []
         for key in sorted(data):
             value = data[key]
@@ -91,39 +149,48 @@ class ApplyBuffer:
             flushing = batch.owners[self] = {}
         flushing.update(data)
         self._flushing = flushing
-        self._data = {}
-        self._bytes = 0
-        self._applied = {}
-        self._since = math.inf
 
     def on_committed(self, flushed: dict[bytes, bytes | None]) -> None:
         """The batch holding `flushed` is durable: LMDB answers for it now."""
         if self._flushing is flushed:
             self._flushing = {}
 
-    def flush_now(self) -> None:
-        """Flush in a batch of its own, committed at once (between turns)."""
-        if self._applied or self._data:
+    def flush_now(self, region_id: int | None = None) -> None:
+        """Write every region's writes (or one region's) in a batch of its
+        own, committed at once (between turns)."""
+        if region_id is not None and region_id not in self._regions:
+            return
+        if self._regions:
             batch = self.engine.batch()
-            self.flush(batch)
+            if region_id is None:
+                self.flush(batch)
+            else:
+                self._write(batch, region_id)
             batch.commit()
 
     # -- reading ---------------------------------------------------------------
 
-    def get(self, key: bytes) -> bytes | None:
-        value = self._data.get(key, _ABSENT)
+    def get(self, region_id: int, key: bytes) -> bytes | None:
+        """`key`'s value as applied by region `region_id`'s replica here."""
+        p = self._regions.get(region_id)
+        value = _ABSENT if p is None else p.data.get(key, _ABSENT)
         if value is _ABSENT:
             value = self._flushing.get(key, _ABSENT)
             if value is _ABSENT:
                 return kv.get(self.engine, key)
         return value  # type: ignore[return-value]
 
-    def scan(self, start: bytes, end: bytes, limit: int | None) -> list[tuple[bytes, bytes]]:
+    def scan(
+        self, region_id: int, start: bytes, end: bytes, limit: int | None
+    ) -> list[tuple[bytes, bytes]]:
         """Pairs with start <= key < end (end b"": no bound) in key order, at
-        most `limit`: LMDB's with the buffer's laid over them. Costs a pass
-        over the buffer when it is not empty (a few thousand keys under a
-        heavy write load: `flush_interval`'s worth)."""
-        data = {**self._flushing, **self._data} if self._flushing else self._data
+        most `limit`, as applied by region `region_id`'s replica here (the
+        range must be inside the region): LMDB's with the buffer's laid over
+        them. Costs a pass over the region's buffered keys."""
+        p = self._regions.get(region_id)
+        data = p.data if p is not None else {}
+        if self._flushing:
+            data = {**self._flushing, **data}
         over = sorted((k, v) for k, v in data.items() if k >= start and (not end or k < end))
         if not over:
             return kv.scan(self.engine, start, end, limit)

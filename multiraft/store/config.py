@@ -43,7 +43,7 @@ class StoreConfig:
     lease_reads: bool = True
     """Leaders serve reads under a lease, without a quorum round (`lease`);
     off: every read waits for a ReadIndex round."""
-    apply_flush_interval: float = 0.2
+    apply_flush_interval: float = 1.0
     """Seconds applied data may wait in memory before it is written to LMDB
     (the log keeps its entries until then: `apply_buffer`)..."""
     apply_flush_bytes: int = 16 << 20

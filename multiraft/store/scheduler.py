@@ -38,6 +38,7 @@ class Scheduler:
             if size.known and not policy.exceeded(size.bytes, size.keys):
                 continue
             scans += 1
+            ctx.applied.flush_now(region_id)  # measure all it applied
             peer.size, split_at = measure(ctx.engine, peer.region, policy)
             if split_at is not None and not peer.proposals:
                 log.info(

@@ -154,7 +154,7 @@ class Store:
         tb = readies.persist(ctx, self.snapshots, rds, installed) if rds else None
         if ctx.applied.due(now):
             tb = tb or TurnBatch.open(ctx.engine, ctx.applied)
-            ctx.applied.flush(tb.batch)
+            ctx.applied.flush_due(tb.batch, now)
         self._persisting = _Persisting(rds, installed, tb)
         return TurnOutput(
             early=ctx.outbox.take_raft(early=True),

@@ -560,6 +560,6 @@ def replica_views(cluster: SimCluster) -> dict[int, list[tuple[int, int, list]]]
             continue
         for rid, peer in s.store.peers.items():
             r = peer.region
-            data = s.store.ctx.applied.scan(r.start, r.end, None)
+            data = s.store.ctx.applied.scan(rid, r.start, r.end, None)
             out.setdefault(rid, []).append((sid, peer.applied, data))
     return out

@@ -44,13 +44,13 @@ class TurnBatch:
     def open(engine: Engine, applied: ApplyBuffer) -> TurnBatch:
         return TurnBatch(engine, engine.batch(), applied)
 
-    def get(self, key: bytes) -> bytes | None:
-        """A user key's value as applied so far (this batch's writes included)."""
-        return self.applied.get(key)
+    def get(self, peer: Peer, key: bytes) -> bytes | None:
+        """A user key's value as `peer` applied it so far."""
+        return self.applied.get(peer.region.id, key)
 
-    def put(self, key: bytes, value: bytes | None) -> None:
-        """Write (None: delete) a user key."""
-        self.applied.put(key, value)
+    def put(self, peer: Peer, key: bytes, value: bytes | None) -> None:
+        """`peer` writes (None: deletes) a user key."""
+        self.applied.put(peer, key, value)
 
     def before_region_change(self) -> None:
         """A region's state is about to change in this batch (a split, a

@@ -97,8 +97,8 @@ def execute(ctx: StoreContext, peer: Peer, op: ReadOp) -> Any:
     except MultiraftError as e:
         return e
     if op.op == "get":
-        return ctx.applied.get(op.key)
+        return ctx.applied.get(region.id, op.key)
     end = op.end
     if region.end and (not end or end > region.end):
         end = region.end
-    return [[k, v] for k, v in ctx.applied.scan(op.key, end, op.limit)]
+    return [[k, v] for k, v in ctx.applied.scan(region.id, op.key, end, op.limit)]

@@ -80,7 +80,7 @@ def _apply_one(tb: TurnBatch, peer: Peer, index: int, c: WriteCommand) -> Any:
         check_region(peer.region, key=c.key)
     except KeyNotInRegion as e:
         return e
-    result = _execute(tb, c)
+    result = _execute(tb, peer, c)
     sessions.record(c.client, c.seq, c.acked, index, result)
     if c.op == PUT:
         peer.size.grow(c.key, c.a)
@@ -91,16 +91,16 @@ def _apply_one(tb: TurnBatch, peer: Peer, index: int, c: WriteCommand) -> Any:
     return result
 
 
-def _execute(tb: TurnBatch, c: WriteCommand) -> Any:
+def _execute(tb: TurnBatch, peer: Peer, c: WriteCommand) -> Any:
     if c.op == PUT:
-        tb.put(c.key, c.a)
+        tb.put(peer, c.key, c.a)
         return None
     if c.op == DELETE:
-        tb.put(c.key, None)
+        tb.put(peer, c.key, None)
         return None
     if c.op == CAS:
-        if tb.get(c.key) != c.a:
+        if tb.get(peer, c.key) != c.a:
             return False
-        tb.put(c.key, c.b)
+        tb.put(peer, c.key, c.b)
         return True
     return InvalidRequest(f"unknown write op {c.op}")

@@ -62,7 +62,7 @@ def test_applied_index_sessions_and_data_reach_disk_together_in_a_flush(h: Harne
     tb.batch.commit()
     # The turn's batch is committed; what it applied waits in the buffer,
     # where reads see it, and nothing of it is on disk yet.
-    assert h.ctx.applied.get(b"k") == b"w"
+    assert h.ctx.applied.get(REGION.id, b"k") == b"w"
     assert h.peer.applied == e2.index
     assert h.peer.storage.apply_state.applied_index == BOOTSTRAP_INDEX
     assert load_sessions(h.engine, REGION.id).sessions == {}
