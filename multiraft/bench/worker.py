@@ -16,12 +16,17 @@ import os
 import random
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import uvloop
 
 from ..client import AsyncClient
 from .histogram import Latencies
 from .workload import KeyChooser, OpMix, key_of
+
+T = TypeVar("T")
 
 START_TIMEOUT = 120.0
 """Seconds a worker waits for the go signal (all siblings ready) before giving up."""
@@ -120,7 +125,7 @@ class Pacer:
         sleepers = self._sleepers.get(tick)
         if sleepers is None:
             sleepers = self._sleepers[tick] = []
-            loop.call_at(tick * PACE_TICK, self._wake, tick)  # loop.time() is monotonic
+            loop.call_later(tick * PACE_TICK - time.monotonic(), self._wake, tick)
         fut = loop.create_future()
         sleepers.append(fut)
         await fut
@@ -223,6 +228,14 @@ class Load:
             self.guess[i] = current
 
 
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` on uvloop's event loop: the generator then takes about a
+    tenth less CPU per request from the machine it shares with the stores
+    (26 against 30 µs per put, `bench --json`'s client_cpu)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def _cpu_now() -> float:
     t = os.times()
     return t.user + t.system
@@ -254,7 +267,7 @@ def run_worker(spec: WorkerSpec, progress: Any, start: tuple[Any, Any], results:
     """Process entry point: say ready, wait for the go signal, run the load,
     and put a WorkerResult (or the error text) on `results`."""
     try:
-        results.put(asyncio.run(_main(spec, progress, start)))
+        results.put(_run(_main(spec, progress, start)))
     except BaseException as e:  # noqa: BLE001 - reported to the parent, which decides
         results.put(f"worker {spec.index}: {type(e).__name__}: {e}")
 
@@ -275,6 +288,6 @@ async def _preload(cluster: tuple[str, ...], lo: int, hi: int, size: int, client
 def preload_worker(spec: tuple[tuple[str, ...], int, int, int, int], results: Any) -> None:
     """Process entry point: write keys [lo, hi) with their preload values."""
     try:
-        results.put(asyncio.run(_preload(*spec)))
+        results.put(_run(_preload(*spec)))
     except BaseException as e:  # noqa: BLE001
         results.put(f"preload {spec[1]}-{spec[2]}: {type(e).__name__}: {e}")
