@@ -113,13 +113,17 @@ class ApplyBuffer:
     def flush_due(self, batch: WriteBatch, now: float) -> None:
         """The regions that are due, oldest first, about FLUSH_KEYS_PER_TURN
         keys of them; all of them while the buffer is over `flush_bytes`."""
-        budget = FLUSH_KEYS_PER_TURN
-        while self._regions and budget > 0:
-            region_id, p = next(iter(self._regions.items()))
-            full = self._bytes >= self.flush_bytes
-            if not full and now - p.since < self.flush_interval:
-                return
+        budget, left, due = FLUSH_KEYS_PER_TURN, self._bytes, []
+        # Chosen in one pass, then written: taking the first item again
+        # after each removal would rescan the removed slots every time.
+        for region_id, p in self._regions.items():
+            full = left >= self.flush_bytes
+            if budget <= 0 or (not full and now - p.since < self.flush_interval):
+                break
+            due.append(region_id)
             budget -= len(p.data) if not full else 0
+            left -= p.bytes
+        for region_id in due:
             self._write(batch, region_id)
 
     def flush(self, batch: WriteBatch) -> None:
