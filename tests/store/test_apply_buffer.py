@@ -17,6 +17,7 @@ from multiraft.storage import kv
 from multiraft.storage.engine import Engine
 from multiraft.store.apply_buffer import FLUSH_KEYS_PER_TURN, ApplyBuffer
 from multiraft.store.session import SessionTable
+from tests.storage.test_kv import put_all
 
 
 def _short(min_size: int) -> st.SearchStrategy[bytes]:
@@ -43,15 +44,8 @@ def replica(region_id: int = 1) -> Any:
 R = replica()
 
 
-def store(engine: Engine, pairs: dict[bytes, bytes]) -> None:
-    batch = engine.batch()
-    for k, v in pairs.items():
-        kv.put(batch, k, v)
-    batch.commit()
-
-
 def test_reads_see_the_buffer_over_lmdb(engine: Engine) -> None:
-    store(engine, {b"a": b"1", b"b": b"2", b"c": b"3"})
+    put_all(engine, {b"a": b"1", b"b": b"2", b"c": b"3"})
     buf = ApplyBuffer(engine, flush_interval=1.0, flush_bytes=1 << 20)
     buf.put(R, b"b", b"new")
     buf.put(R, b"c", None)
@@ -72,7 +66,7 @@ def test_reads_see_the_buffer_over_lmdb(engine: Engine) -> None:
 def test_a_flush_stays_readable_until_its_batch_commits(engine: Engine) -> None:
     """A split flushes in the middle of a turn; a CAS applied after it in
     the same turn must still see what the flush took out of the buffer."""
-    store(engine, {b"k": b"old"})
+    put_all(engine, {b"k": b"old"})
     buf = ApplyBuffer(engine, flush_interval=1.0, flush_bytes=1 << 20)
     buf.put(R, b"k", b"mid")
     buf.put(R, b"gone", b"x")
@@ -170,7 +164,7 @@ def test_scan_is_the_model_of_lmdb_with_the_writes_laid_over(
     limit: int | None,
 ) -> None:
     with Engine(tmp_path_factory.mktemp("db"), sync=False, map_size=1 << 22) as engine:
-        store(engine, stored)
+        put_all(engine, stored)
         buf = ApplyBuffer(engine, flush_interval=1.0, flush_bytes=1 << 20)
         model: dict[bytes, bytes | None] = dict(stored)
         for k, v in before:
