@@ -65,6 +65,16 @@ class ServerBusy(RegionError):
     """The store is overloaded or the region is not ready; retry later."""
 
 
+class PermissionDenied(MultiraftError):
+    """The request's key is not trusted, or its role may not do this
+    (e.g. a readonly key that writes, a client key that sends Raft)."""
+
+
+class AuthenticationFailed(MultiraftError):
+    """The secure handshake with a store failed: our key is not trusted, the
+    store's key is not the one we hold for it, or one side has no key."""
+
+
 class StoreError(MultiraftError):
     """The store failed the request for an internal reason (e.g. disk full)."""
 
@@ -79,6 +89,8 @@ ERRORS_BY_NAME: dict[str, type[MultiraftError]] = {
         KeyNotInRegion,
         EpochNotMatch,
         ServerBusy,
+        PermissionDenied,
+        AuthenticationFailed,
         StoreError,
     )
 }

@@ -1,8 +1,9 @@
 """The package layers: what may import what.
 
-The client and the store share only `multiraft.protocol` (and the public
-errors); the Raft core imports nothing of the store; the store's modules
-import each other without a circle, not even under TYPE_CHECKING.
+The client and the store share only `multiraft.protocol` and
+`multiraft.security` (and the public errors); the Raft core imports
+nothing of the store; the store's modules import each other without a
+circle, not even under TYPE_CHECKING.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def test_the_client_imports_no_server_code() -> None:
     server = ("multiraft.store", "multiraft.storage", "multiraft.transport", "multiraft.raft")
     for module, imports in modules_under("multiraft.client").items():
         assert reaches(imports, server) == [], module
-    for module, imports in modules_under("multiraft.protocol").items():
-        assert reaches(imports, (*server, "multiraft.client")) == [], module
+    for package in ("multiraft.protocol", "multiraft.security"):
+        for module, imports in modules_under(package).items():
+            assert reaches(imports, (*server, "multiraft.client")) == [], module
 
 
 def test_the_server_imports_no_client_code() -> None:

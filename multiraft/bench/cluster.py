@@ -17,8 +17,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from multiraft.client.keys import KeyArgs
+
 from ..client import Client
 from ..errors import MultiraftError
+from ..security.keys import make_cluster_keys
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -40,18 +43,30 @@ class LocalCluster:
     """N stores with fsync on and `replicas` replicas, in a private temp dir."""
 
     def __init__(
-        self, stores: int = 3, replicas: int = 3, extra_args: tuple[str, ...] = ()
+        self,
+        stores: int = 3,
+        replicas: int = 3,
+        extra_args: tuple[str, ...] = (),
+        secure: bool = False,
     ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="multiraft-bench-"))
         ports = free_ports(stores)
         self.addrs = {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(ports)}
         self.replicas = replicas
         self.extra_args = extra_args
+        self.keys_dir = make_cluster_keys(self.root / "keys", self.addrs) if secure else None
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
     def endpoints(self) -> list[str]:
         return list(self.addrs.values())
+
+    @property
+    def client_keys(self) -> KeyArgs:
+        """Client(..., **this): the admin key of a secure cluster, else nothing."""
+        if self.keys_dir is None:
+            return {}
+        return {"key": str(self.keys_dir / "admin.key_secret"), "cluster_keys": str(self.keys_dir)}
 
     def __enter__(self) -> Self:
         try:
@@ -83,6 +98,9 @@ class LocalCluster:
             "--initial-cluster", spec, "--replicas", str(self.replicas),
             "--log-level", "warning", *self.extra_args,
         ]  # fmt: skip
+        if self.keys_dir is not None:
+            secret = self.keys_dir / f"store-{sid}.key_secret"
+            cmd += ["--key", str(secret), "--trusted", str(self.keys_dir)]
         with open(self.root / f"store-{sid}.log", "ab") as log:
             # Its own session: a Ctrl-C in the terminal reaches only the
             # bench, which then stops the stores itself, in order.
@@ -91,7 +109,7 @@ class LocalCluster:
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Until the first region has a leader that answers."""
         deadline = time.monotonic() + timeout
-        with Client(self.endpoints, timeout=2.0) as c:
+        with Client(self.endpoints, timeout=2.0, **self.client_keys) as c:
             while True:
                 dead = [sid for sid, p in self.procs.items() if p.poll() is not None]
                 if dead:

@@ -5,14 +5,17 @@ measured into one result (the `bench --json` object)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import os
 import queue
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from multiraft.client.keys import KeyArgs
 
 from ..client import Client
 from ..errors import MultiraftError
@@ -58,6 +61,10 @@ class BenchConfig:
     """Target ops/s over all processes (None: as fast as the clients go)."""
     store_args: tuple[str, ...] = ()
     """Extra `store start` flags for the local cluster (e.g. --no-hibernate-regions)."""
+    secure: bool = False
+    """Start the local cluster with keys (every connection CURVE)."""
+    client_keys: KeyArgs = field(default_factory=lambda: KeyArgs())
+    """Client(..., **this): the key and cluster keys of a secure cluster."""
 
     def worker_specs(self, cluster: Sequence[str]) -> list[WorkerSpec]:
         """Clients and ops spread over processes as evenly as they go."""
@@ -83,6 +90,7 @@ class BenchConfig:
                     seed=int.from_bytes(os.urandom(4), "big") + i,
                     timeout=self.timeout,
                     rate=None if self.rate is None else self.rate * clients / self.clients,
+                    client_keys=self.client_keys,
                 )
             )
         return specs
@@ -101,30 +109,33 @@ def run_bench(
     """Run one benchmark; without `cluster`, on a local 3-store cluster that
     lives only for this run. Returns the result object."""
     say = log or (lambda _msg: None)
-    with _cluster(cluster, say, cfg.store_args) as endpoints:
+    with _cluster(cluster, say, cfg) as (endpoints, keys):
+        cfg = dataclasses.replace(cfg, client_keys=keys)
         prepare(cfg, endpoints, split=cfg.split, log=say)
         results = run_load(cfg, endpoints, progress)
-        with Client(endpoints, timeout=cfg.timeout) as c:
+        with Client(endpoints, timeout=cfg.timeout, **keys) as c:
             status = c.status()
     return summarize(cfg, results, status, local=cluster is None)
 
 
 @contextlib.contextmanager
 def _cluster(
-    cluster: Sequence[str] | None, log: Log, store_args: tuple[str, ...]
-) -> Iterator[list[str]]:
+    cluster: Sequence[str] | None, log: Log, cfg: BenchConfig
+) -> Iterator[tuple[list[str], KeyArgs]]:
+    """The endpoints and client keys of the cluster to load."""
     if cluster is not None:
-        yield list(cluster)
+        yield list(cluster), cfg.client_keys
         return
-    log("starting a local 3-store cluster (fsync on, 3 replicas)")
-    with LocalCluster(extra_args=store_args) as local:
+    mode = "CURVE" if cfg.secure else "plain"
+    log(f"starting a local 3-store cluster (fsync on, 3 replicas, {mode})")
+    with LocalCluster(extra_args=cfg.store_args, secure=cfg.secure) as local:
         log(f"stores up: {', '.join(local.endpoints)} (data in {local.root})")
-        yield local.endpoints
+        yield local.endpoints, local.client_keys
 
 
 def prepare(cfg: BenchConfig, endpoints: Sequence[str], split: bool, log: Log) -> None:
     """Pre-split, spread leaders evenly over the stores, preload keys."""
-    with Client(endpoints, timeout=cfg.timeout) as c:
+    with Client(endpoints, timeout=cfg.timeout, **cfg.client_keys) as c:
         if split and cfg.regions > 1:
             t = time.monotonic()
             c.split_many(split_keys(cfg.keys, cfg.regions))
@@ -164,7 +175,8 @@ def preload(cfg: BenchConfig, endpoints: Sequence[str]) -> None:
     bounds = [cfg.keys * i // procs for i in range(procs + 1)]
     per_proc = max(1, cfg.clients // procs)
     specs = [
-        (tuple(endpoints), bounds[i], bounds[i + 1], cfg.value_size, per_proc) for i in range(procs)
+        (tuple(endpoints), bounds[i], bounds[i + 1], cfg.value_size, per_proc, cfg.client_keys)
+        for i in range(procs)
     ]
     ctx = mp.get_context("spawn")
     results = ctx.Queue()

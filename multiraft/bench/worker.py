@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import uvloop
 
+from multiraft.client.keys import KeyArgs
+
 from ..client import AsyncClient
 from .histogram import Latencies
 from .workload import KeyChooser, OpMix, key_of
@@ -60,6 +62,8 @@ class WorkerSpec:
     timeout: float = 10.0
     rate: float | None = None
     """This worker's ops/s target (None: each client goes as fast as it can)."""
+    client_keys: KeyArgs = field(default_factory=lambda: KeyArgs())
+    """AsyncClient(..., **this) on a secure cluster."""
 
 
 @dataclass
@@ -243,7 +247,7 @@ def _cpu_now() -> float:
 
 async def _main(spec: WorkerSpec, progress: Any, start: tuple[Any, Any]) -> WorkerResult:
     ready, go = start
-    async with AsyncClient(list(spec.cluster), timeout=spec.timeout) as client:
+    async with AsyncClient(list(spec.cluster), timeout=spec.timeout, **spec.client_keys) as client:
         await client.regions()  # warm the route cache before the clock starts
         with ready.get_lock():
             ready.value += 1
@@ -272,8 +276,10 @@ def run_worker(spec: WorkerSpec, progress: Any, start: tuple[Any, Any], results:
         results.put(f"worker {spec.index}: {type(e).__name__}: {e}")
 
 
-async def _preload(cluster: tuple[str, ...], lo: int, hi: int, size: int, clients: int) -> int:
-    async with AsyncClient(list(cluster), timeout=30.0) as client:
+async def _preload(
+    cluster: tuple[str, ...], lo: int, hi: int, size: int, clients: int, keys: KeyArgs
+) -> int:
+    async with AsyncClient(list(cluster), timeout=30.0, **keys) as client:
         await client.regions()
         todo = iter(range(lo, hi))
 
@@ -285,7 +291,11 @@ async def _preload(cluster: tuple[str, ...], lo: int, hi: int, size: int, client
     return hi - lo
 
 
-def preload_worker(spec: tuple[tuple[str, ...], int, int, int, int], results: Any) -> None:
+PreloadSpec = tuple[tuple[str, ...], int, int, int, int, KeyArgs]
+"""(cluster, lo, hi, value size, clients, client keys)."""
+
+
+def preload_worker(spec: PreloadSpec, results: Any) -> None:
     """Process entry point: write keys [lo, hi) with their preload values."""
     try:
         results.put(_run(_preload(*spec)))

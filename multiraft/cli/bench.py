@@ -18,9 +18,10 @@ from multiraft.bench.report import ProgressView, render
 from multiraft.bench.runner import BenchConfig, run_bench
 from multiraft.bench.workload import DISTRIBUTIONS, WORKLOADS
 from multiraft.client.connection import parse_cluster
+from multiraft.client.keys import KeyArgs
 from multiraft.errors import MultiraftError
 
-from .common import CommandFailed
+from .common import CLUSTER_KEYS_ENV, KEY_ENV, CommandFailed
 
 POSITIVE = click.IntRange(min=1)
 DEFAULT_REGIONS = 16
@@ -101,18 +102,34 @@ DEFAULT_REGIONS = 16
     show_default=True,
     help="Start the local cluster's stores with this read mode (see `store start`).",
 )
+@click.option(
+    "--secure", is_flag=True, help="Start the local cluster with keys (every connection CURVE)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option(
     "--cluster",
     metavar="HOST:PORT[,...]",
     help="Drive this cluster instead of starting a local one.",
 )
+@click.option(
+    "--key",
+    "key_file",
+    envvar=KEY_ENV,
+    metavar="FILE",
+    help=f"With --cluster: the client key of a secure cluster; default: ${KEY_ENV}.",
+)
+@click.option(
+    "--cluster-keys",
+    envvar=CLUSTER_KEYS_ENV,
+    metavar="PATH",
+    help=f"With --cluster: the stores' public certificates; default: ${CLUSTER_KEYS_ENV}.",
+)
 def bench(
     workload: str, duration: float, ops: int | None, warmup: float, regions: int | None,
     clients: int, rate: float | None, processes: int, value_size: int, keys: int, distribution: str,
     read_ratio: float, scan_limit: int, timeout: float, hibernate_regions: bool, read_mode: str,
-    as_json: bool,
-    cluster: str | None,
+    secure: bool, as_json: bool, cluster: str | None, key_file: str | None,
+    cluster_keys: str | None,
 ) -> None:  # fmt: skip
     """Load the cluster with WORKLOAD and print ops/s and latency percentiles."""
     endpoints = _endpoints(cluster)
@@ -126,6 +143,7 @@ def bench(
             *(() if hibernate_regions else ("--no-hibernate-regions",)),
             "--read-mode", read_mode,
         ),
+        secure=secure, client_keys=_client_keys(key_file, cluster_keys),
     )  # fmt: skip
     with _sigterm_raises(), ProgressView(cfg.duration, cfg.ops) as view:
         try:
@@ -150,6 +168,14 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _client_keys(key_file: str | None, cluster_keys: str | None) -> KeyArgs:
+    if key_file is None and cluster_keys is None:
+        return {}
+    if key_file is None or cluster_keys is None:
+        raise click.UsageError("give both --key and --cluster-keys, or neither")
+    return {"key": key_file, "cluster_keys": cluster_keys}
 
 
 def _endpoints(cluster: str | None) -> list[str] | None:

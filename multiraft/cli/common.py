@@ -1,5 +1,6 @@
 """What every client command shares: the --cluster/--timeout/--hex options,
-byte encoding of arguments and output, and one-line errors with exit codes.
+the --key/--cluster-keys of a secure cluster, byte encoding of arguments and
+output, and one-line errors with exit codes.
 
 Exit codes: 0 success; 1 a negative answer (`kv get` of an absent key, a
 `kv cas` that did not swap); 2 bad usage or input; 3 the operation failed
@@ -17,6 +18,7 @@ import click
 
 from multiraft import Client, errors
 from multiraft.protocol.region import Region
+from multiraft.security.keys import CertificateError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +27,8 @@ EXIT_USAGE = 2
 EXIT_FAILED = 3
 
 CLUSTER_ENV = "MULTIRAFT_CLUSTER"
+KEY_ENV = "MULTIRAFT_KEY"
+CLUSTER_KEYS_ENV = "MULTIRAFT_CLUSTER_KEYS"
 
 
 class CommandFailed(click.ClickException):
@@ -83,7 +87,30 @@ def client_options_waiting(default_timeout: float) -> Callable[[F], F]:
     return decorate
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """Keep a key option in the context's meta, where `connect` finds it:
+    every client command takes the keys without passing them along."""
+    ctx.meta[f"multiraft.{param.name}"] = value
+
+
 def _client_options(f: F, default_timeout: float) -> F:
+    f = click.option(
+        "--cluster-keys",
+        envvar=CLUSTER_KEYS_ENV,
+        metavar="PATH",
+        expose_value=False,
+        callback=_remember,
+        help=f"The stores' public certificates (a directory); default: ${CLUSTER_KEYS_ENV}.",
+    )(f)
+    f = click.option(
+        "--key",
+        "key_file",
+        envvar=KEY_ENV,
+        metavar="FILE",
+        expose_value=False,
+        callback=_remember,
+        help=f"This client's key (.key_secret) for a secure cluster; default: ${KEY_ENV}.",
+    )(f)
     f = click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
@@ -110,8 +137,12 @@ def connect(cluster: str | None, timeout: float) -> Iterator[Client]:
     """A Client for the command; turns its errors into one-line exits."""
     if not cluster or not cluster.strip():
         raise click.UsageError(f"no cluster given: pass --cluster HOST:PORT or set {CLUSTER_ENV}")
+    meta = click.get_current_context().meta
+    key, cluster_keys = meta.get("multiraft.key_file"), meta.get("multiraft.cluster_keys")
     try:
-        client = Client(cluster, timeout=timeout)
+        client = Client(cluster, timeout=timeout, key=key, cluster_keys=cluster_keys)
+    except CertificateError as e:
+        raise click.BadParameter(str(e), param_hint="'--key' / '--cluster-keys'") from None
     except (ValueError, TypeError) as e:
         raise click.BadParameter(str(e), param_hint="'--cluster'") from None
     try:

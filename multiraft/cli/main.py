@@ -14,6 +14,7 @@ import click
 from .bench import bench
 from .kv import kv
 from .region import region, status
+from .security_cmd import keys, trust
 from .store_cmd import cluster, store
 
 
@@ -74,6 +75,8 @@ main.add_command(kv)
 main.add_command(region)
 main.add_command(status)
 main.add_command(bench)
+main.add_command(keys)
+main.add_command(trust)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,18 @@ from pathlib import Path
 import click
 
 from multiraft import Client
-from multiraft.cli.common import Duration
+from multiraft.cli.common import CLUSTER_KEYS_ENV, KEY_ENV, Duration
 from multiraft.cli.region import print_status
 from multiraft.errors import MultiraftError
 from multiraft.protocol.limits import check_store_addr
+from multiraft.security.keys import (
+    CertificateError,
+    load_key_pair,
+    load_publics,
+    make_cluster_keys,
+)
 from multiraft.storage.errors import StorageError
-from multiraft.store.config import StoreConfig
+from multiraft.store.config import SecurityConfig, StoreConfig
 from multiraft.store.meta import StartupError
 from multiraft.store.shell import StoreServer
 from multiraft.store.snapshot_transfer import TransferConfig
@@ -120,6 +126,19 @@ def store() -> None:
     "round to a quorum.",
 )
 @click.option(
+    "--key",
+    "key_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="This store's key (.key_secret); with --trusted every connection is CURVE.",
+)
+@click.option(
+    "--trusted",
+    type=click.Path(exists=True),
+    default=None,
+    help="Public certificates (a directory of *.key, or one file) trusted from the start.",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -140,9 +159,14 @@ def start(
     snap_chunk_size: int,
     hibernate_regions: bool,
     read_mode: str,
+    key_file: str | None,
+    trusted: str | None,
     log_level: str,
 ) -> None:
-    """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly."""
+    """Run one store in the foreground; SIGTERM or SIGINT stops it cleanly.
+
+    Without --key/--trusted it runs in plain mode (no encryption, no
+    authentication) and warns so."""
     logging.basicConfig(
         level=log_level.upper(),
         stream=sys.stderr,
@@ -152,6 +176,7 @@ def start(
         raise click.UsageError("give --initial-cluster or --join, not both")
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     cluster = parse_cluster(initial_cluster) if initial_cluster else None
+    security = security_config(key_file, trusted)
     config = StoreConfig(
         store_id,
         addr,
@@ -167,6 +192,7 @@ def start(
         snapshot=TransferConfig(chunk_bytes=snap_chunk_size),
         hibernate=hibernate_regions,
         lease_reads=read_mode == "lease",
+        security=security,
     )
     try:
         s = StoreServer(config)
@@ -178,10 +204,24 @@ def start(
     s.run()
 
 
-def show_when_ready(endpoints: str, timeout: float = 30.0) -> None:
+def security_config(key_file: str | None, trusted: str | None) -> SecurityConfig | None:
+    if (key_file is None) != (trusted is None):
+        raise click.UsageError("give both --key and --trusted (secure mode), or neither (plain)")
+    if key_file is None or trusted is None:
+        return None
+    try:
+        return SecurityConfig(load_key_pair(key_file), load_publics(trusted))
+    except CertificateError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def show_when_ready(endpoints: str, keys_dir: str | None, timeout: float = 30.0) -> None:
     """Print the stores' state once every region has a leader (bounded wait)."""
     deadline = time.monotonic() + timeout
-    with Client(endpoints, timeout=2.0) as client:
+    key = cluster_keys = None
+    if keys_dir is not None:
+        key, cluster_keys = os.path.join(keys_dir, "admin.key_secret"), keys_dir
+    with Client(endpoints, timeout=2.0, key=key, cluster_keys=cluster_keys) as client:
         while time.monotonic() < deadline:
             try:
                 st = client.status()
@@ -207,37 +247,32 @@ def cluster() -> None:
 )
 @click.option("--base-port", type=click.IntRange(1, 65000), default=20160, show_default=True)
 @click.option("--replicas", type=click.IntRange(min=1), default=3, show_default=True)
-def up(stores: int, data_dir: str, base_port: int, replicas: int) -> None:
+@click.option(
+    "--plain", is_flag=True, help="No keys: unencrypted, and anyone may connect (not for real use)."
+)
+def up(stores: int, data_dir: str, base_port: int, replicas: int, plain: bool) -> None:
     """Start N stores on 127.0.0.1 and wait; Ctrl-C stops them all.
 
-    A second run with the same data dir restarts the same cluster.
+    Secure by default: the stores' keys and an admin key are made in
+    DATA_DIR/keys on the first run. A second run with the same data dir
+    restarts the same cluster.
     """
     members = {i: f"127.0.0.1:{base_port + i}" for i in range(1, stores + 1)}
     spec = ",".join(f"{i}={a}" for i, a in members.items())
-    procs = []
-    for sid, addr in members.items():
-        cmd = [
-            sys.executable,
-            "-m",
-            "multiraft.cli.main",
-            "store",
-            "start",
-            "--store-id",
-            str(sid),
-            "--addr",
-            addr,
-            "--data-dir",
-            os.path.join(data_dir, f"store-{sid}"),
-            "--initial-cluster",
-            spec,
-            "--replicas",
-            str(replicas),
-        ]
-        procs.append(subprocess.Popen(cmd))
-        click.echo(f"store {sid}: {addr} (pid {procs[-1].pid})")
+    keys_dir = (
+        None
+        if plain
+        else str(make_cluster_keys(os.path.abspath(os.path.join(data_dir, "keys")), members))
+    )
+    procs = [
+        start_store(sid, addr, spec, data_dir, replicas, keys_dir) for sid, addr in members.items()
+    ]
     endpoints = ",".join(members.values())
     click.echo(f"MULTIRAFT_CLUSTER={endpoints}")
-    show_when_ready(endpoints)
+    if keys_dir is not None:
+        click.echo(f"{KEY_ENV}={os.path.join(keys_dir, 'admin.key_secret')}")
+        click.echo(f"{CLUSTER_KEYS_ENV}={keys_dir}")
+    show_when_ready(endpoints, keys_dir)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     try:
@@ -256,3 +291,32 @@ def up(stores: int, data_dir: str, base_port: int, replicas: int) -> None:
     failed = [p.pid for p in procs if p.returncode not in (0, -signal.SIGTERM)]
     if failed and not stop:
         raise click.ClickException(f"stores exited unexpectedly: {failed}")
+
+
+def start_store(
+    sid: int, addr: str, spec: str, data_dir: str, replicas: int, keys_dir: str | None
+) -> subprocess.Popen[bytes]:
+    """One store of `cluster up`, as a child process."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "multiraft.cli.main",
+        "store",
+        "start",
+        "--store-id",
+        str(sid),
+        "--addr",
+        addr,
+        "--data-dir",
+        os.path.join(data_dir, f"store-{sid}"),
+        "--initial-cluster",
+        spec,
+        "--replicas",
+        str(replicas),
+    ]
+    if keys_dir is not None:
+        secret = os.path.join(keys_dir, f"store-{sid}.key_secret")
+        cmd += ["--key", secret, "--trusted", keys_dir]
+    proc = subprocess.Popen(cmd)
+    click.echo(f"store {sid}: {addr} (pid {proc.pid})")
+    return proc

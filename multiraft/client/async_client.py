@@ -24,6 +24,7 @@ from typing import Any, Self
 import zmq
 
 from ..errors import (
+    AuthenticationFailed,
     EpochNotMatch,
     InvalidRequest,
     KeyNotInRegion,
@@ -47,7 +48,9 @@ from ..protocol.peer_change import ADD, REMOVE, goal_reached
 from ..protocol.region import VOTER, Region
 from ..protocol.router import RegionRouter
 from ..protocol.wire import Reply, Request, error_from_wire
+from ..security.keys import CertificateError
 from .connection import Connection, PendingTable, endpoint, parse_cluster
+from .keys import ClientKeys, ClusterKeys, KeySource
 from .retry import Op, region_or_none
 
 ATTEMPT_TIMEOUT = 1.0
@@ -76,9 +79,16 @@ class AsyncClient:
         timeout: float = 5.0,
         *,
         attempt_timeout: float = ATTEMPT_TIMEOUT,
+        key: KeySource | None = None,
+        cluster_keys: ClusterKeys | None = None,
     ) -> None:
+        """`key`: this client's key (a `.key_secret` file) for a secure
+        cluster; `cluster_keys`: the stores' public keys (see `keys`)."""
         if not timeout > 0 or not attempt_timeout > 0:
             raise ValueError("timeouts must be positive")
+        if key is None and cluster_keys is not None:
+            raise CertificateError("cluster_keys without a key: give the client's key too")
+        self._keys = ClientKeys(key, cluster_keys) if key is not None else None
         self._seeds = parse_cluster(cluster)
         self.timeout = float(timeout)
         self._attempt_timeout = float(attempt_timeout)
@@ -205,6 +215,22 @@ class AsyncClient:
             if self.routes.update(region):
                 self.routes.set_leader(region.id, leader)
         return status
+
+    # ---- trust (secure clusters, admin keys) -------------------------------
+
+    async def trust_add(self, key: str, role: str, name: str, store_id: int | None = None) -> None:
+        """Trust the public `key` (z85) with `role` on every store (the one
+        that answers records it; gossip carries it to the others)."""
+        args = {"key": key, "role": role, "name": name, "store_id": store_id}
+        await self._call_any("trust_add", args)
+
+    async def trust_remove(self, key: str) -> bool:
+        """Stop trusting `key` everywhere; False if it was not trusted."""
+        return bool(await self._call_any("trust_remove", {"key": key}))
+
+    async def trust_list(self) -> list[dict[str, Any]]:
+        """The answering store's trust table: key, role, name, store_id, removed."""
+        return list(await self._call_any("trust_list"))
 
     async def split(self, key: bytes) -> tuple[Region, Region]:
         """Split the region holding `key` at `key`; returns (left, right).
@@ -512,6 +538,7 @@ class AsyncClient:
             unsent = conn.withdraw(rid)
         if reply is not None:
             return reply
+        self._check_handshake(conn)
         sent = not unsent
         op.silent += 1
         op.unknown |= sent and op.mutating
@@ -633,6 +660,8 @@ class AsyncClient:
             with contextlib.suppress(ValueError):
                 endpoint(addr)
                 self.routes.stores[store_id] = addr
+        if self._keys is not None:
+            self._keys.learn(stores, result.get("keys"))
         for region, leader in entries:
             if self.routes.update(region):
                 self.routes.set_leader(region.id, leader)
@@ -672,6 +701,8 @@ class AsyncClient:
         try:
             async with asyncio.timeout(timeout):
                 reply = await fut
+            if reply is None:
+                self._check_handshake(conn)
             self._suspect.pop(addr, None)
             return reply
         except TimeoutError:
@@ -689,8 +720,16 @@ class AsyncClient:
             raise InvalidRequest("an AsyncClient serves only the event loop it was first used in")
         conn = self._conns.get(addr)
         if conn is None:
-            conn = self._conns[addr] = Connection(self._ctx, addr, self._pending)
+            curve = self._keys.curve(addr) if self._keys is not None else None
+            conn = self._conns[addr] = Connection(self._ctx, addr, self._pending, curve)
         return conn
+
+    @staticmethod
+    def _check_handshake(conn: Connection) -> None:
+        """An attempt got no reply: if the store never completed a secure
+        handshake with us, retrying cannot help. Say why."""
+        if conn.handshake_error is not None:
+            raise AuthenticationFailed(conn.handshake_error)
 
     async def _existing_split(self, region: Region) -> tuple[Region, Region]:
         """The two regions meeting at `region.start`, refreshing once if the

@@ -17,6 +17,7 @@ from typing import Any, Self, TypeVar
 from ..errors import InvalidRequest, Timeout
 from ..protocol.region import Region
 from .async_client import ATTEMPT_TIMEOUT, AsyncClient
+from .keys import ClusterKeys, KeySource
 
 T = TypeVar("T")
 
@@ -34,8 +35,17 @@ class Client:
         timeout: float = 5.0,
         *,
         attempt_timeout: float = ATTEMPT_TIMEOUT,
+        key: KeySource | None = None,
+        cluster_keys: ClusterKeys | None = None,
     ) -> None:
-        self._async = AsyncClient(cluster, timeout, attempt_timeout=attempt_timeout)
+        """`key`, `cluster_keys`: for a secure cluster (see AsyncClient)."""
+        self._async = AsyncClient(
+            cluster,
+            timeout,
+            attempt_timeout=attempt_timeout,
+            key=key,
+            cluster_keys=cluster_keys,
+        )
         self.timeout = self._async.timeout
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -114,6 +124,15 @@ class Client:
     def status(self) -> dict[str, Any]:
         """One store's view of the cluster (see AsyncClient.status)."""
         return self._call(self._async.status())
+
+    def trust_add(self, key: str, role: str, name: str, store_id: int | None = None) -> None:
+        self._call(self._async.trust_add(key, role, name, store_id))
+
+    def trust_remove(self, key: str) -> bool:
+        return self._call(self._async.trust_remove(key))
+
+    def trust_list(self) -> list[dict[str, Any]]:
+        return self._call(self._async.trust_list())
 
     def split(self, key: bytes) -> tuple[Region, Region]:
         """Split the region holding `key` at `key`; returns (left, right)."""

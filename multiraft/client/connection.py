@@ -5,6 +5,12 @@ to the future registered under its id in a table shared by all connections,
 so any number of coroutines can wait on one socket at once. Requests made in
 one pass of the event loop leave together in one REQUESTS frame (as TiKV's
 client batches its commands), and the store answers them together.
+
+With a key the socket is a CurveZMQ client that expects the store's public
+key. A monitor socket reports how each handshake ends: a failed one (key
+not trusted, wrong store key, plain on one side only) is kept as
+`handshake_error` and ends the attempts waiting in the outbox at once, so
+the caller can say what is wrong instead of timing out.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import zmq
 
-from ..protocol import wire
+from ..protocol import handshake, wire
 from ..protocol.wire import Reply, ReplyBatch, Request
+from ..security.keys import KeyPair
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,14 @@ BATCH_REQUESTS = 1024
 
 PendingTable = dict[int, asyncio.Future[Reply | None]]
 """Waiters by request id; a waiter resolved with None timed out."""
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """A secure connection's keys: ours, and the one the store must prove."""
+
+    key: KeyPair
+    server_key: str
 
 
 def endpoint(addr: str) -> str:
@@ -49,13 +65,27 @@ class Connection:
     asyncio sockets, which schedule several callbacks per message.
     """
 
-    def __init__(self, ctx: zmq.Context, addr: str, pending: PendingTable) -> None:
+    def __init__(
+        self, ctx: zmq.Context, addr: str, pending: PendingTable, curve: Curve | None = None
+    ) -> None:
         self.addr = addr
         self._pending = pending
         self._loop = asyncio.get_running_loop()
         self._sock = ctx.socket(zmq.DEALER)
         self._configure(self._sock)
+        if curve is not None:
+            self._sock.curve_serverkey = curve.server_key.encode()
+            self._sock.curve_publickey = curve.key.public.encode()
+            self._sock.curve_secretkey = curve.key.secret.encode()
+        self._secure = curve is not None
+        self.handshake_error: str | None = None
+        """Why the last handshake with the store failed; None once one works."""
+        self._monitor = handshake.watch(self._sock)
+        self._loop.add_reader(self._monitor.fileno(), self._on_handshakes)
         self._sock.connect(endpoint(addr))
+        # ZeroMQ's FD signals only changes after the socket was first
+        # asked for its events: ask once now.
+        self._on_handshakes()
         self._writable = asyncio.Event()
         self._outbox: dict[int, bytes] = {}
         """Packed requests not yet handed to ZeroMQ, by request id."""
@@ -147,6 +177,18 @@ class Connection:
                 return
             self._dispatch(frame)
 
+    def _on_handshakes(self) -> None:
+        if self._monitor.closed:
+            return
+        for event, value in handshake.read_events(self._monitor):
+            self.handshake_error = handshake.failure(event, value, self.addr, self._secure)
+        if self.handshake_error is not None:
+            # Nothing reaches the store: end the attempts waiting to be sent.
+            for rid in self._outbox:
+                fut = self._pending.get(rid)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+
     def _dispatch(self, frame: bytes) -> None:
         try:
             msg = wire.decode_client_frame(frame)
@@ -171,6 +213,9 @@ class Connection:
         if self._flush_task is not None:
             self._flush_task.cancel()
         self._loop.remove_reader(self._sock.getsockopt(zmq.FD))
+        self._loop.remove_reader(self._monitor.fileno())
+        self._sock.disable_monitor()
+        self._monitor.close(linger=0)
         self._sock.close(linger=0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..security.keys import KeyPair, PublicCert
 from .snapshot_transfer import TransferConfig
 from .split_check import SplitPolicy
 
@@ -14,6 +15,15 @@ class RaftSettings:
     heartbeat_tick: int = 2
     max_inflight_msgs: int = 256
     max_size_per_msg: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """What `--key` and `--trusted` give a secure store."""
+
+    key: KeyPair
+    trusted: list[PublicCert]
+    """Keys trusted from the start (the cluster replicates later changes)."""
 
 
 @dataclass
@@ -50,3 +60,5 @@ class StoreConfig:
     """...or until this many bytes of keys and values wait."""
     hibernate: bool = True
     """Idle regions go quiet: no ticks, no heartbeats (`operation.quiesce`)."""
+    security: SecurityConfig | None = None
+    """CurveZMQ keys; None: plain mode (anyone who can connect may do anything)."""

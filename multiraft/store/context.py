@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..protocol.router import RegionRouter
+from ..security.trust import TrustTable
 from ..storage import kv
 from ..storage.engine import Engine
 from .apply_buffer import ApplyBuffer
@@ -43,6 +44,8 @@ class StoreContext:
     """Regions whose replica here leads (as of its last Ready)."""
     clears: list[kv.RangeClear] = field(default_factory=list)
     """Data of removed replicas, deleted a few transactions per turn."""
+    trust: TrustTable | None = None
+    """Secure stores: every trusted key and its role (replicated by gossip)."""
     applied: ApplyBuffer = field(init=False)
     """Applied writes not yet in LMDB; reads look here first."""
 

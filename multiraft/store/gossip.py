@@ -1,8 +1,9 @@
 """What stores tell each other once a second, and the cluster view it
 builds: every store gossips the regions it leads (newer epoch wins on
 arrival), so any store can route any key; the stores it knows, so a joined
-store becomes known to all; and its own statistics, for the scheduling
-decisions of the others. The same view answers `regions` and `status`."""
+store becomes known to all; its own statistics, for the scheduling
+decisions of the others; and, on a secure store, the trust table (a few
+entries: whole each round). The same view answers `regions` and `status`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from ..protocol.region import Region
 from ..transport import codec
 from .context import StoreContext
+from .meta import save_trust
 from .operation import peer_life
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ def send_gossip(ctx: StoreContext, full: bool) -> None:
             led.append([p.region_wire(), ctx.store_id])
         p.gossip_due = False
     extras = {"regions": led, "stores": ctx.book.addrs, "stats": own_stats(ctx)}
+    if ctx.trust is not None:
+        extras["trust"] = ctx.trust.to_wire()
     frame = codec.encode_peer_batch(codec.PeerBatch(ctx.cluster_id, ctx.store_id, [], extras))
     for store_id in ctx.book.addrs:
         if store_id != ctx.store_id:
@@ -47,6 +51,8 @@ def learn(ctx: StoreContext, sender: int, extras: dict[str, Any]) -> None:
     try:
         ctx.book.learn(sender, extras.get("stats"), extras.get("stores", {}), ctx.now)
         _learn_regions(ctx, extras.get("regions", []))
+        if ctx.trust is not None and "trust" in extras and ctx.trust.merge(extras["trust"]):
+            save_trust(ctx.engine, ctx.trust)
     except (TypeError, ValueError, AttributeError, OverflowError) as e:
         log.warning("bad gossip from store %d: %s", sender, e)
 
@@ -98,9 +104,14 @@ def directory_ready(ctx: StoreContext) -> bool:
 
 
 def directory(ctx: StoreContext) -> dict[str, Any]:
-    """Every region this store knows, with leader hints, and the stores."""
+    """Every region this store knows, with leader hints, and the stores
+    (with the key each proves, on a secure store)."""
     regions = [[r.to_wire(), leader_hint(ctx, r.id)] for r in ctx.router.regions()]
-    return {"regions": regions, "stores": dict(ctx.book.addrs)}
+    view: dict[str, Any] = {"regions": regions, "stores": dict(ctx.book.addrs)}
+    if ctx.trust is not None:
+        keys = {sid: ctx.trust.store_key(sid) for sid in ctx.book.addrs}
+        view["keys"] = {sid: key for sid, key in keys.items() if key is not None}
+    return view
 
 
 def status(ctx: StoreContext) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import msgpack
 
 from ..protocol.region import PeerMeta, Region
+from ..security.keys import PublicCert
+from ..security.trust import TrustTable
 from ..storage import keys
 from ..storage.engine import Engine, WriteBatch
 from ..storage.peer_storage import PeerStorage
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 
 STORE_META_KEY = b"\x00\x02"
 """msgpack [cluster_id, {store_id: addr}, next_local_id]."""
+TRUST_KEY = b"\x00\x03"
+"""msgpack of `TrustTable.to_wire()`: the replicated trust table (secure stores)."""
 ID_BLOCK = 4096
 """Ids reserved by one durable write (a split of a 3-replica region uses 4)."""
 ID_BITS = 32
@@ -128,6 +132,23 @@ def _bootstrap_joined(
     batch.commit()
     log.info("store %d joined cluster %x of %d stores", store_id, cluster_id, len(stores))
     return engine
+
+
+def load_trust(engine: Engine, store_id: int, trusted: list[PublicCert]) -> TrustTable:
+    """The trust table as this store last saw it, with the `--trusted` keys."""
+    table = TrustTable(store_id)
+    value = engine.get(TRUST_KEY)
+    if value is not None:
+        table.merge(msgpack.unpackb(value))
+    table.seed(trusted)
+    save_trust(engine, table)
+    return table
+
+
+def save_trust(engine: Engine, table: TrustTable) -> None:
+    batch = engine.batch()
+    batch.put(TRUST_KEY, msgpack.packb(table.to_wire()))
+    batch.commit()
 
 
 def load_regions(engine: Engine) -> list[tuple[Region, PeerStorage]]:

@@ -6,7 +6,8 @@ EpochNotMatch (current descriptors), KeyNotInRegion (descriptor), NotLeader
 (leader hint). Writes and reads that pass wait in their peer's queues until
 the turn proposes them all at once. A refusal is raised as one of
 `multiraft.errors` and answered here; so is a malformed request
-(InvalidRequest), which is also logged.
+(InvalidRequest), which is also logged, and a request the sender's role may
+not make (PermissionDenied).
 """
 
 from __future__ import annotations
@@ -14,17 +15,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..errors import InvalidRequest, MultiraftError, ServerBusy
+from ..errors import InvalidRequest, MultiraftError, PermissionDenied, ServerBusy
+from ..logs import Throttled
 from ..protocol.limits import check_store_addr
 from ..protocol.wire import Request
+from ..security.trust import PLAIN, Principal, TrustTable
 from . import gossip
 from .checks import check_leader, find_peer
 from .context import StoreContext
+from .meta import save_trust
 from .operation import conf_change, quiesce, read, split, write
 from .outbox import Handle
 from .replicas import ReplicaScheduler
 
 log = logging.getLogger(__name__)
+refused = Throttled(log)
 
 Handler = Callable[[Request, Handle], None]
 
@@ -45,13 +50,21 @@ class Service:
             "regions": self._regions,
             "status": self._status,
             "join": self._join,
+            "trust_add": self._trust_add,
+            "trust_remove": self._trust_remove,
+            "trust_list": self._trust_list,
         }
 
-    def handle(self, req: Request, handle: Handle) -> None:
+    def handle(self, req: Request, handle: Handle, sender: Principal = PLAIN) -> None:
         handler = self._handlers.get(req.op)
         try:
             if handler is None:
                 raise InvalidRequest(f"unknown request op {req.op!r}")
+            if not sender.may(req.op):
+                refused(logging.WARNING, sender.name, "refused %s from %s", req.op, sender.name)
+                raise PermissionDenied(f"role {sender.role} may not {req.op} (key {sender.name})")
+            if req.op == "join" and sender.store_id not in (None, req.args.get("store_id")):
+                raise PermissionDenied(f"the key of store {sender.store_id} cannot join as another")
             handler(req, handle)
         except (InvalidRequest, TypeError, ValueError, KeyError) as e:
             log.info("bad %s request: %s", req.op, e)
@@ -87,6 +100,33 @@ class Service:
     def _regions(self, req: Request, handle: Handle) -> None:
         self._check_directory()
         self.ctx.outbox.reply(handle, gossip.directory(self.ctx))
+
+    # -- trust (secure stores) ---------------------------------------------
+
+    def _trust_add(self, req: Request, handle: Handle) -> None:
+        trust = self._trust()
+        a = req.args
+        key, role, name, store_id = a["key"], a["role"], a["name"], a.get("store_id")
+        if not (isinstance(key, str) and len(key) == 40):
+            raise InvalidRequest("key must be a z85 public key (40 characters)")
+        trust.add(key, role, name, store_id)
+        save_trust(self.ctx.engine, trust)
+        self.ctx.outbox.reply(handle, None)
+
+    def _trust_remove(self, req: Request, handle: Handle) -> None:
+        trust = self._trust()
+        removed = trust.remove(req.args["key"])
+        if removed:
+            save_trust(self.ctx.engine, trust)
+        self.ctx.outbox.reply(handle, removed)
+
+    def _trust_list(self, req: Request, handle: Handle) -> None:
+        self.ctx.outbox.reply(handle, self._trust().listing())
+
+    def _trust(self) -> TrustTable:
+        if self.ctx.trust is None:
+            raise InvalidRequest("this store runs in plain mode: it has no trust table")
+        return self.ctx.trust
 
     def _status(self, req: Request, handle: Handle) -> None:
         self._check_directory()

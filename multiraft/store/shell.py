@@ -14,7 +14,7 @@ from functools import partial
 
 import zmq
 
-from ..transport.zmq import Transport
+from ..transport.zmq import Security, Transport
 from .config import StoreConfig
 from .join import ask_to_join
 from .outbox import ClientFrame, StoreFrame
@@ -27,10 +27,20 @@ class StoreServer:
     def __init__(self, config: StoreConfig) -> None:
         join = None
         if config.join is not None:
-            join = partial(ask_to_join, config.join, config.store_id, config.addr)
+            join = partial(ask_to_join, config.join, config.store_id, config.addr, config.security)
         self.store = Store(config, time.monotonic(), join)
+        security = None
+        if config.security is not None and self.store.ctx.trust is not None:
+            security = Security(config.security.key, self.store.ctx.trust)
+        else:
+            log.warning(
+                "store %d runs in PLAIN mode: no keys, no encryption, "
+                "anyone who reaches %s may do anything",
+                config.store_id,
+                config.addr,
+            )
         try:
-            self.transport = Transport(config.addr, config.store_id)
+            self.transport = Transport(config.addr, config.store_id, security=security)
         except Exception:
             self.store.close()
             raise
@@ -39,7 +49,7 @@ class StoreServer:
         # collector's full passes, which would otherwise walk it all.
         gc.collect()
         gc.freeze()
-        self._addrs_version = -1
+        self._addrs_version = (-1, -1)
         self._undelivered: set[int] = set()
         self._stopping = False
 
@@ -76,10 +86,11 @@ class StoreServer:
         return done.busy
 
     def _connect_new_stores(self) -> None:
-        book = self.store.ctx.book
-        if book.version == self._addrs_version:
+        book, trust = self.store.ctx.book, self.store.ctx.trust
+        version = (book.version, trust.version if trust is not None else 0)
+        if version == self._addrs_version:
             return
-        self._addrs_version = book.version
+        self._addrs_version = version
         for store_id, addr in book.addrs.items():
             try:
                 self.transport.set_store_addr(store_id, addr)

@@ -27,15 +27,17 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..protocol.wire import Request, RequestBatch
+from ..logs import Throttled
+from ..protocol.wire import KIND_REQUEST, KIND_REQUESTS, Request, RequestBatch
 from ..raft import Message, MessageType, Ready
+from ..security.trust import Principal
 from ..storage import ingest
 from ..storage.engine import WriteBatch
 from ..transport import codec
 from . import gossip
 from .config import StoreConfig
 from .context import StoreContext
-from .meta import open_data_dir
+from .meta import load_trust, open_data_dir
 from .operation import peer_life, quiesce, read, write
 from .operation import ready as readies
 from .operation.batch import TurnBatch
@@ -48,15 +50,18 @@ from .service import Service
 from .stores import StoreBook
 
 log = logging.getLogger(__name__)
+refused = Throttled(log)
 
+_CLIENT_KINDS = (bytes([KIND_REQUEST]), bytes([KIND_REQUESTS]))
+"""The frame kinds (second byte) a client key may send."""
 BALANCE_TICKS = 20
 """Ticks between two leader-balance rounds (2 s at the default tick)."""
 REPAIR_ROUNDS = 10
 """Gossip rounds between two replica checks of every region led here (the
 others check the awake ones only)."""
 
-Inbox = Iterable[tuple[bytes, bytes]]
-"""(sender's ZeroMQ identity, frame) pairs received since the last turn."""
+Inbox = Iterable[tuple[bytes, bytes, Principal]]
+"""(sender's ZeroMQ identity, frame, sender) received since the last turn."""
 Join = Callable[[], tuple[int, dict[int, str]]]
 """Asks a member to join its cluster: (cluster id, store list)."""
 
@@ -110,6 +115,8 @@ class Store:
             config, engine, meta, book, Outbox(meta.cluster_id, meta.store_id)
         )
         ctx.now = now
+        if config.security is not None:
+            ctx.trust = load_trust(engine, meta.store_id, config.security.trusted)
         peer_life.load_all(ctx)
         self.snapshots = SnapshotStreams(ctx, config.snapshot)
         self.replicas = ReplicaScheduler(ctx)
@@ -134,8 +141,8 @@ class Store:
         ctx = self.ctx
         ctx.now = now
         self._report_undelivered(undelivered)
-        for identity, frame in inbox:
-            self._on_frame(identity, frame)
+        for identity, frame, sender in inbox:
+            self._on_frame(identity, frame, sender)
         if now >= self.next_tick:
             self._tick()
             self.next_tick = max(self.next_tick + self._skip_idle_tick(), now)
@@ -222,23 +229,38 @@ class Store:
 
     # -- input ----------------------------------------------------------------
 
-    def _on_frame(self, identity: bytes, frame: bytes) -> None:
+    def _on_frame(self, identity: bytes, frame: bytes, sender: Principal) -> None:
+        """Decode and dispatch one frame. Only a store's key may send store
+        frames, and only as the store it is; a client's requests are
+        checked against its role one by one (`Service.handle`)."""
+        if not sender.is_store and frame[1:2] not in _CLIENT_KINDS:
+            refused(logging.WARNING, sender.name, "dropped a store frame from %s", sender.name)
+            return
         try:
             msg = codec.decode(frame)
         except codec.CodecError as e:
-            log.warning("dropped a malformed frame of %d bytes: %s", len(frame), e)
+            n = len(frame)
+            refused(logging.WARNING, "malformed", "dropped a malformed frame (%d bytes): %s", n, e)
             return
         if isinstance(msg, RequestBatch):
             for req in msg.requests:
-                self.service.handle(req, Handle(identity, req.request_id, batched=True))
+                self.service.handle(req, Handle(identity, req.request_id, batched=True), sender)
         elif isinstance(msg, Request):
-            self.service.handle(msg, Handle(identity, msg.request_id))
+            self.service.handle(msg, Handle(identity, msg.request_id), sender)
+        elif not isinstance(msg, codec.PeerBatch | codec.SnapChunk | codec.SnapAck):
+            refused(logging.WARNING, "unexpected", "dropped a %s frame", type(msg).__name__)
+        elif sender.store_id is not None and msg.from_store != sender.store_id:
+            refused(
+                logging.WARNING,
+                sender.name,
+                "dropped a frame from store %d's key claiming to be store %d",
+                sender.store_id,
+                msg.from_store,
+            )
         elif isinstance(msg, codec.PeerBatch):
             self._on_peer_batch(msg)
-        elif isinstance(msg, codec.SnapChunk | codec.SnapAck):
-            self.snapshots.on_frame(msg)
         else:
-            log.warning("dropped an unexpected %s frame", type(msg).__name__)
+            self.snapshots.on_frame(msg)
 
     def _on_peer_batch(self, batch: codec.PeerBatch) -> None:
         ctx = self.ctx

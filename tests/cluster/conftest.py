@@ -13,8 +13,9 @@ def make_cluster(tmp_path: Path) -> Iterator:
     """Start clusters on demand; all their processes die with the test."""
     made: list[LocalCluster] = []
 
-    def make(n: int = 3, replicas: int = 3, *extra_args: str) -> LocalCluster:
-        c = LocalCluster(tmp_path / f"cluster-{len(made)}", n, replicas, *extra_args)
+    def make(n: int = 3, replicas: int = 3, *extra_args: str, secure: bool = False) -> LocalCluster:
+        root = tmp_path / f"cluster-{len(made)}"
+        c = LocalCluster(root, n, replicas, *extra_args, secure=secure)
         c.root.mkdir()
         made.append(c)
         c.start_all()

@@ -27,9 +27,15 @@ PRESPLIT = [b"%03d" % i for i in range(0, 970, 5)] + KEYS
 """200 regions: the clients' keys each start one, the others stay idle."""
 
 
-def client_worker(endpoints: list[str], seed: int, stop: threading.Event, out: list[Op]) -> None:
+def client_worker(
+    endpoints: list[str],
+    seed: int,
+    stop: threading.Event,
+    out: list[Op],
+    keys: dict | None = None,
+) -> None:
     rng = random.Random(seed)
-    with Client(endpoints, timeout=8) as client:
+    with Client(endpoints, timeout=8, **(keys or {})) as client:
         n = 0
         while not stop.is_set():
             key = rng.choice(KEYS)
@@ -59,7 +65,7 @@ def client_worker(endpoints: list[str], seed: int, stop: threading.Event, out: l
 
 def nemesis(cluster, seed: int, stop: threading.Event) -> None:
     rng = random.Random(seed)
-    with Client(cluster.endpoints(), timeout=8) as admin:
+    with Client(cluster.endpoints(), timeout=8, **cluster.client_keys()) as admin:
         while not stop.is_set():
             victim = rng.choice(cluster.ids)
             action = rng.choice(["kill", "pause", "split", "transfer"])
@@ -85,9 +91,10 @@ def nemesis(cluster, seed: int, stop: threading.Event) -> None:
 
 
 @pytest.mark.slow
-def test_histories_are_linearizable_under_kills_pauses_and_splits(make_cluster) -> None:
-    c = make_cluster(3)
-    with Client(c.endpoints(), timeout=30) as admin:
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "curve"])
+def test_histories_are_linearizable_under_kills_pauses_and_splits(make_cluster, secure) -> None:
+    c = make_cluster(3, secure=secure)
+    with Client(c.endpoints(), timeout=30, **c.client_keys()) as admin:
         admin.split_many(PRESPLIT)
 
     def mostly_quiet() -> bool:
@@ -98,7 +105,9 @@ def test_histories_are_linearizable_under_kills_pauses_and_splits(make_cluster) 
     stop = threading.Event()
     histories: list[list[Op]] = [[] for _ in range(4)]
     workers = [
-        threading.Thread(target=client_worker, args=(c.endpoints(), i, stop, histories[i]))
+        threading.Thread(
+            target=client_worker, args=(c.endpoints(), i, stop, histories[i], c.client_keys())
+        )
         for i in range(4)
     ]
     chaos = threading.Thread(target=nemesis, args=(c, 99, stop))

@@ -18,7 +18,7 @@ def quiet_counts(c: LocalCluster) -> dict[int, tuple[int, int]]:
     """store -> (replicas, quiet replicas), as each live store says of itself."""
     out = {}
     for i in c.alive():
-        reply = raw_request(c.addrs[i], "status", {}, timeout=1.0)
+        reply = raw_request(c.addrs[i], "status", {}, 1.0, c.curve(i))
         if reply is None or not reply.ok:
             continue
         me = next(s for s in reply.result["stores"] if s["id"] == i)

@@ -34,6 +34,7 @@ from multiraft.errors import (
 from multiraft.protocol import wire
 from multiraft.protocol.region import VOTER, Region
 from multiraft.protocol.router import RegionRouter
+from multiraft.security.trust import PLAIN
 from multiraft.store.config import StoreConfig
 from multiraft.store.snapshot_transfer import TransferConfig
 from multiraft.store.store import Store, TurnOutput
@@ -274,7 +275,7 @@ class SimCluster:
             if not p.to_store:
                 clients[p.to_client].on_frame(p.frame)
             elif self.stores[p.to_store].up:
-                self.stores[p.to_store].inbox.append((p.identity, p.frame))
+                self.stores[p.to_store].inbox.append((p.identity, p.frame, PLAIN))
 
     def _crash_mid_turn(self, s: SimStore) -> bool:
         return self.rng.random() < self.mid_turn_crash_rate

@@ -17,6 +17,7 @@ from multiraft.protocol.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
 from multiraft.protocol.region import Region
 from multiraft.protocol.wire import Reply, Request
 from multiraft.raft import Message, MessageType
+from multiraft.security.trust import PLAIN, Principal
 from multiraft.store.commands import ReadOp
 from multiraft.store.config import StoreConfig
 from multiraft.store.operation import read, ready, write
@@ -47,7 +48,7 @@ class Driver:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.now = store.ctx.now
-        self.inbox: list[tuple[bytes, bytes]] = []
+        self.inbox: list[tuple[bytes, bytes, Principal]] = []
         self.replies: dict[int, Reply] = {}
         self._next_id = 0
 
@@ -87,7 +88,7 @@ class Driver:
     def send(self, op: str, args: dict) -> int:
         self._next_id += 1
         rid = self._next_id
-        self.inbox.append((b"client", wire.encode_request(Request(rid, op, args))))
+        self.inbox.append((b"client", wire.encode_request(Request(rid, op, args)), PLAIN))
         return rid
 
     def call(self, op: str, args: dict) -> Reply:
@@ -311,7 +312,7 @@ def test_garbage_frames_are_dropped(leader: Driver) -> None:
         b"\x01\x03" + msgpack.packb([1, True, None]),  # a reply is not for a store
         b"\x01\x01" + msgpack.packb([0, 1, [], {}, []]),  # another cluster's traffic
     ):
-        leader.inbox.append((b"id", frame))
+        leader.inbox.append((b"id", frame, PLAIN))
     leader.turn()
     assert leader.replies == {}
     assert leader.call("put", write_args(value=b"still")).ok
@@ -322,7 +323,7 @@ def test_an_empty_proposal_from_a_peer_store_does_not_crash(leader: Driver) -> N
     prop = Message(MessageType.PROP, to=1, frm=1)
     item = codec.RaftItem(1, (1, 1), prop, store.peers[1].region_wire())
     frame = codec.encode_peer_batch(codec.PeerBatch(store.ctx.cluster_id, 2, [item]))
-    leader.inbox.append((b"peer", frame))
+    leader.inbox.append((b"peer", frame, PLAIN))
     assert leader.call("put", write_args(value=b"still")).ok
 
 

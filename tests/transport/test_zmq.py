@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import zmq
 
+from multiraft.security.trust import PLAIN
 from multiraft.transport.zmq import Transport
 
 WAIT_S = 3.0
@@ -64,11 +65,14 @@ def send_when_connected(t: Transport, store_id: int, frame: bytes) -> None:
 
 
 def recv_some(t: Transport, n: int) -> list[tuple[bytes, bytes]]:
+    """(identity, frame) of the next `n` frames; all of them from PLAIN senders."""
     out: list[tuple[bytes, bytes]] = []
     deadline = time.monotonic() + WAIT_S
     while len(out) < n:
         assert time.monotonic() < deadline, f"got {len(out)} of {n} frames"
-        out += t.recv_all(50)
+        for identity, frame, sender in t.recv_all(50):
+            assert sender is PLAIN
+            out.append((identity, frame))
     return out
 
 
@@ -101,7 +105,7 @@ def test_recv_all_returns_every_waiting_pair_up_to_max_frames(
     for i in range(5):
         one.send(b"x%d" % i)
     time.sleep(0.05)
-    first = [f for _, f in t.recv_all(1000, max_frames=2)]
+    first = [f for _, f, _ in t.recv_all(1000, max_frames=2)]
     assert 1 <= len(first) <= 2
     rest = [f for _, f in recv_some(t, 5 - len(first))]
     assert first + rest == [b"x0", b"x1", b"x2", b"x3", b"x4"]
@@ -224,3 +228,52 @@ def test_binding_a_taken_port_raises(make_transport, free_addr) -> None:
     make_transport(addr, 1)
     with pytest.raises(zmq.ZMQError):
         make_transport(addr, 2)
+
+
+def _secure_transport(addr: str, store_id: int, pair, trust) -> Transport:
+    from multiraft.transport.zmq import Security
+
+    return Transport(addr, store_id, zmq.Context(), Security(pair, trust))
+
+
+def test_secure_frames_carry_their_sender_and_a_removed_key_loses_its_rights(
+    free_addr,
+) -> None:
+    from multiraft.security.keys import KeyPair, PublicCert
+    from multiraft.security.trust import UNTRUSTED, Principal, TrustTable
+
+    pairs = [KeyPair(*(k.decode() for k in zmq.curve_keypair())) for _ in range(3)]
+    certs = [PublicCert(p.public, "store", f"store-{i + 1}", i + 1) for i, p in enumerate(pairs)]
+    tables = [TrustTable(i + 1) for i in range(3)]
+    for t in tables:
+        t.seed(certs[:2])  # store 3's key is trusted by no one
+    addrs = [free_addr() for _ in range(3)]
+    ts = [_secure_transport(addrs[i], i + 1, pairs[i], tables[i]) for i in range(3)]
+    try:
+        for t in ts:
+            for sid in (1, 2):
+                t.set_store_addr(sid, addrs[sid - 1])
+        ts[2].set_store_addr(2, addrs[1])  # the untrusted store 3 tries too
+        send_when_connected(ts[0], 2, b"from one")
+        assert recv_some_secure(ts[1], 1) == [(b"from one", Principal("store", "store-1", 1))]
+        assert not ts[2].send_to_store(2, b"from three")  # never connects
+        tables[1].remove(pairs[0].public)
+        assert ts[0].send_to_store(2, b"again")  # the old connection still carries it...
+        got = recv_some_secure(ts[1], 1)
+        assert got == [(b"again", UNTRUSTED)]  # ...but it no longer has any rights
+        time.sleep(0.3)
+        assert ts[1].recv_all(0) == []  # nothing from store 3 ever arrived
+    finally:
+        for t in ts:
+            ctx = t.ctx
+            t.close()
+            ctx.destroy(linger=0)
+
+
+def recv_some_secure(t: Transport, n: int) -> list:
+    out: list = []
+    deadline = time.monotonic() + WAIT_S
+    while len(out) < n:
+        assert time.monotonic() < deadline
+        out += [(f, s) for _, f, s in t.recv_all(50)]
+    return out
