@@ -141,7 +141,9 @@ def sender(args: tuple[str, list[str], str, int, int, int]) -> dict[str, int]:
     publics = {c.addr: c.public for c in load_publics(keys_dir) if c.role == "store"}
     for addr in addrs:
         s = ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
+        # What trusted senders queued reaches the stores before the sender
+        # exits; refused ones never connect, so nothing of theirs would.
+        s.setsockopt(zmq.LINGER, 0 if who in ("plain", "untrusted") else 30_000)
         s.setsockopt(zmq.SNDHWM, 1000)
         if who != "plain":
             pair = load_key_pair(Path(keys_dir) / f"fuzz-{who}.key_secret")
@@ -165,7 +167,9 @@ def sender(args: tuple[str, list[str], str, int, int, int]) -> dict[str, int]:
             for s in socks:  # drain replies so the stores' queues to us stay short
                 while s.poll(0):
                     s.recv()
-    ctx.destroy(linger=0)
+    for s in socks:
+        s.close()
+    ctx.term()
     return {"sent": sent, "not_queued": dropped}
 
 
@@ -195,6 +199,17 @@ class Load:
     def finish(self) -> None:
         self.stop.set()
         self._thread.join(timeout=60)
+
+
+def log_kinds(logs: str) -> dict[str, int]:
+    """How often each kind of log line came (its text up to the first
+    detail), the ten most frequent."""
+    kinds: dict[str, int] = {}
+    for line in logs.splitlines():
+        text = line.split(": ", 1)[-1]
+        kind = re.split(r"[:(]| \d", text, maxsplit=1)[0].strip()[:70]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:10])
 
 
 def rss_kb(pid: int) -> int:
@@ -266,6 +281,7 @@ def run(cluster: LocalCluster, frames: int, processes: int, seed: int) -> dict[s
         "load_errors": load.errors,
         "lost_or_changed": len(wrong),
         "log_lines": logs.count("\n"),
+        "log_kinds": log_kinds(logs),
         "refusals_not_logged": held,
         "rss_kb_before": rss_before,
         "rss_kb_after": {sid: rss_kb(pid) for sid, pid in pids.items() if alive[sid]},

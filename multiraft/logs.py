@@ -28,3 +28,14 @@ class Throttled:
         self._last[topic] = (now, 0)
         suffix = f" ({held} more like it not logged)" if held else ""
         self._log.log(level, fmt + suffix, *args)
+
+    def forget(self) -> None:
+        """Log the next line of every topic (tests start from a clean slate)."""
+        self._last.clear()
+
+    def warning(self, fmt: str, *args: object) -> None:
+        """A warning whose format is its topic: one line per kind per period."""
+        self(logging.WARNING, fmt, fmt, *args)
+
+    def error(self, fmt: str, *args: object) -> None:
+        self(logging.ERROR, fmt, fmt, *args)

@@ -11,6 +11,7 @@ import logging
 import shutil
 from typing import Any
 
+from ..logs import Throttled
 from ..protocol.region import Region
 from ..transport import codec
 from .context import StoreContext
@@ -18,6 +19,8 @@ from .meta import save_trust
 from .operation import peer_life
 
 log = logging.getLogger(__name__)
+wire_log = Throttled(log)
+"""For what other stores send: bad input must not flood the log."""
 
 GOSSIP_TICKS = 10
 """Ticks between two rounds of gossip (1 s at the default tick)."""
@@ -54,7 +57,7 @@ def learn(ctx: StoreContext, sender: int, extras: dict[str, Any]) -> None:
         if ctx.trust is not None and "trust" in extras and ctx.trust.merge(extras["trust"]):
             save_trust(ctx.engine, ctx.trust)
     except (TypeError, ValueError, AttributeError, OverflowError) as e:
-        log.warning("bad gossip from store %d: %s", sender, e)
+        wire_log.warning("bad gossip from store %d: %s", sender, e)
 
 
 def _learn_regions(ctx: StoreContext, entries: Any) -> None:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..logs import Throttled
 from ..raft import SnapshotStatus
 from ..raft.types import Snapshot
 from ..storage.errors import StorageError
@@ -38,6 +39,8 @@ from ..storage.snapshot import SnapshotHeader
 from ..transport import codec
 
 log = logging.getLogger(__name__)
+wire_log = Throttled(log)
+"""For what other stores send: bad input must not flood the log."""
 
 Send = Callable[[int, bytes], None]
 """send(store_id, frame): hand a frame to the transport."""
@@ -116,7 +119,7 @@ class SnapshotSender:
     def on_ack(self, ack: codec.SnapAck, now: float) -> None:
         t = self._out.get(ack.transfer_id)
         if t is None or ack.from_store != t.to_store:
-            log.error(
+            wire_log.error(
                 "dropped a snapshot ack from store %d for unknown transfer %x",
                 ack.from_store,
                 ack.transfer_id,
@@ -127,7 +130,7 @@ class SnapshotSender:
             self._end(t, SnapshotStatus.FAILURE)
             return
         if ack.seq != t.acked + 1 or ack.seq >= t.next_seq:
-            log.error("transfer %x: dropped ack %d (expected %d)", t.id, ack.seq, t.acked + 1)
+            wire_log.error("transfer %x: dropped ack %d (expected %d)", t.id, ack.seq, t.acked + 1)
             return
         t.acked = ack.seq
         t.deadline = now + self.config.timeout
@@ -235,7 +238,7 @@ class SnapshotReceiver:
             t = self._open(c, now)
         elif t is None or c.seq != t.next_seq:
             expected = "none" if t is None else str(t.next_seq)
-            log.error(
+            wire_log.error(
                 "snapshot transfer %x from store %d: chunk %d out of order (expected %s)",
                 c.transfer_id,
                 c.from_store,
@@ -267,14 +270,14 @@ class SnapshotReceiver:
         try:
             header = SnapshotHeader.decode(c.item.message.snapshot.data)
         except ValueError as e:
-            log.error("snapshot transfer %x from store %d: %s", c.transfer_id, c.from_store, e)
+            wire_log.error("snapshot transfer %x from store %d: %s", c.transfer_id, c.from_store, e)
             return None
         for old in [t for t in self._in.values() if t.from_store == c.from_store]:
             if old.item.region_id == c.region_id:
                 log.info("snapshot transfer %x superseded by %x", old.id, c.transfer_id)
                 self._drop(old)
         if len(self._in) >= self.config.max_receives:
-            log.warning("refused snapshot transfer %x: too many at once", c.transfer_id)
+            wire_log.warning("refused snapshot transfer %x: too many at once", c.transfer_id)
             return None
         name = f"{c.region_id}-{c.from_store}-{c.transfer_id:x}.snap"
         writer = StagingWriter(os.path.join(self.folder, name))

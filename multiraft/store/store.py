@@ -50,7 +50,7 @@ from .service import Service
 from .stores import StoreBook
 
 log = logging.getLogger(__name__)
-refused = Throttled(log)
+wire_log = Throttled(log)
 
 _CLIENT_KINDS = (bytes([KIND_REQUEST]), bytes([KIND_REQUESTS]))
 """The frame kinds (second byte) a client key may send."""
@@ -234,13 +234,13 @@ class Store:
         frames, and only as the store it is; a client's requests are
         checked against its role one by one (`Service.handle`)."""
         if not sender.is_store and frame[1:2] not in _CLIENT_KINDS:
-            refused(logging.WARNING, sender.name, "dropped a store frame from %s", sender.name)
+            wire_log(logging.WARNING, sender.name, "dropped a store frame from %s", sender.name)
             return
         try:
             msg = codec.decode(frame)
         except codec.CodecError as e:
             n = len(frame)
-            refused(logging.WARNING, "malformed", "dropped a malformed frame (%d bytes): %s", n, e)
+            wire_log(logging.WARNING, "malformed", "dropped a malformed frame (%d bytes): %s", n, e)
             return
         if isinstance(msg, RequestBatch):
             for req in msg.requests:
@@ -248,9 +248,9 @@ class Store:
         elif isinstance(msg, Request):
             self.service.handle(msg, Handle(identity, msg.request_id), sender)
         elif not isinstance(msg, codec.PeerBatch | codec.SnapChunk | codec.SnapAck):
-            refused(logging.WARNING, "unexpected", "dropped a %s frame", type(msg).__name__)
+            wire_log(logging.WARNING, "unexpected", "dropped a %s frame", type(msg).__name__)
         elif sender.store_id is not None and msg.from_store != sender.store_id:
-            refused(
+            wire_log(
                 logging.WARNING,
                 sender.name,
                 "dropped a frame from store %d's key claiming to be store %d",
@@ -265,7 +265,9 @@ class Store:
     def _on_peer_batch(self, batch: codec.PeerBatch) -> None:
         ctx = self.ctx
         if batch.cluster_id != ctx.cluster_id:
-            log.warning("dropped Raft traffic from store %d of another cluster", batch.from_store)
+            wire_log.warning(
+                "dropped Raft traffic from store %d of another cluster", batch.from_store
+            )
             return
         ctx.book.heard_from(batch.from_store, ctx.now)
         if batch.extras:
@@ -294,6 +296,11 @@ class Store:
             return
         if peer.frozen:
             return  # its snapshot is going in; Raft resends
+        if not _from_member(peer, from_store, m.frm, item.epoch):
+            wire_log.warning(
+                "region %d: dropped a message from store %d, no member", peer.region.id, from_store
+            )
+            return
         quiesce.wake(ctx, peer)
         peer.heard(m.frm, from_store)
         refused = peer.raw_node.step(m)
@@ -330,3 +337,12 @@ class Store:
         again from the log at the next start, as after a crash."""
         self.snapshots.close()
         self.ctx.engine.close()
+
+
+def _from_member(peer: Peer, from_store: int, frm: int, epoch: tuple[int, int]) -> bool:
+    """Whether peer `frm` on `from_store` belongs to the region, as far as
+    this replica or the sender (with a newer membership) knows: a store
+    that was never, or is no longer, a member must not sway the region
+    (TiKV drops such messages as stale too)."""
+    me = peer.region.peer_on(from_store)
+    return (me is not None and me.peer_id == frm) or epoch[1] > peer.region.epoch.conf_ver

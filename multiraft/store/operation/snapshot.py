@@ -14,6 +14,7 @@ from collections.abc import Generator
 
 import msgpack
 
+from ...logs import Throttled
 from ...protocol.region import Region
 from ...raft import Message, Ready, SnapshotStatus
 from ...storage import ingest
@@ -28,6 +29,8 @@ from ..split_check import RegionSize
 from . import peer_life, quiesce
 
 log = logging.getLogger(__name__)
+wire_log = Throttled(log)
+"""For what other stores send: bad input must not flood the log."""
 
 INSTALL_TXNS_PER_TURN = 2
 """LMDB transactions (each up to 4 MiB or 20,000 deletes) of a snapshot's
@@ -111,7 +114,9 @@ class SnapshotStreams:
     def on_frame(self, msg: codec.SnapChunk | codec.SnapAck) -> None:
         ctx = self.ctx
         if msg.cluster_id != ctx.cluster_id:
-            log.warning("dropped a snapshot frame from store %d of another cluster", msg.from_store)
+            wire_log.warning(
+                "dropped a snapshot frame from store %d of another cluster", msg.from_store
+            )
             return
         if isinstance(msg, codec.SnapAck):
             self.sender.on_ack(msg, ctx.now)
