@@ -270,7 +270,9 @@ class Store:
             )
             return
         ctx.book.heard_from(batch.from_store, ctx.now)
-        if batch.extras:
+        if batch.extras and batch.from_store in ctx.book.addrs:
+            # Only members gossip: a store that never joined cannot add
+            # stores, regions or keys to this one's view.
             gossip.learn(ctx, batch.from_store, batch.extras)
         for item in batch.items:
             self._step(batch.from_store, item)
