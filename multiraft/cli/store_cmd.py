@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -194,6 +195,7 @@ def start(
         lease_reads=read_mode == "lease",
         security=security,
     )
+    raise_open_files_limit()
     try:
         s = StoreServer(config)
     except (StartupError, StorageError) as e:
@@ -202,6 +204,19 @@ def start(
     signal.signal(signal.SIGINT, lambda *_: s.stop())
     logging.getLogger("multiraft").info("store %d serving on %s", store_id, addr)
     s.run()
+
+
+def raise_open_files_limit() -> None:
+    """Every client connection is a file descriptor: a store takes all the
+    system lets it have, so thousands of connections do not starve its own
+    files (LMDB, snapshot staging) of descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError) as e:
+            logging.getLogger("multiraft").warning("open files limit stays %d: %s", soft, e)
 
 
 def security_config(key_file: str | None, trusted: str | None) -> SecurityConfig | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..protocol import wire
 from ..raft import Message
@@ -31,13 +31,26 @@ ClientFrame = tuple[bytes, bytes]
 
 @dataclass(slots=True)
 class Handle:
-    """Where a client's answer goes: its ZeroMQ identity and request id."""
+    """Where a client's answer goes: its ZeroMQ identity and request id.
+
+    `Handle.held` counts the handles alive: the requests this store holds,
+    queued, proposed or waiting for a read index. A handle dies when its
+    answer has left or when its request is given up (a dropped proposal),
+    whatever path it took, so the count cannot drift; the service refuses
+    new requests while it is too high (`Service.handle`)."""
 
     identity: bytes
     request_id: int
     batched: bool = False
     """Asked in a REQUESTS frame: answered in a REPLIES frame with the other
     answers to the same client that leave at the same point of the turn."""
+    held: ClassVar[int] = 0
+
+    def __post_init__(self) -> None:
+        Handle.held += 1
+
+    def __del__(self) -> None:
+        Handle.held -= 1
 
 
 class Outbox:

@@ -31,6 +31,13 @@ from .replicas import ReplicaScheduler
 log = logging.getLogger(__name__)
 refused = Throttled(log)
 
+MAX_HELD_REQUESTS = 20_000
+"""Client requests a store holds at once (queued, proposed, waiting to be
+read); more are refused with ServerBusy, so a flood cannot grow its memory
+without bound (the clients back off and retry)."""
+ADMIN_OPS = frozenset({"regions", "status", "join", "trust_add", "trust_remove", "trust_list"})
+"""Requests served however busy the store is: cheap, and how operators see in."""
+
 Handler = Callable[[Request, Handle], None]
 
 
@@ -65,6 +72,9 @@ class Service:
                 raise PermissionDenied(f"role {sender.role} may not {req.op} (key {sender.name})")
             if req.op == "join" and sender.store_id not in (None, req.args.get("store_id")):
                 raise PermissionDenied(f"the key of store {sender.store_id} cannot join as another")
+            if Handle.held > MAX_HELD_REQUESTS and req.op not in ADMIN_OPS:
+                refused(logging.WARNING, "held", "refusing requests: %d held", Handle.held)
+                raise ServerBusy(f"this store holds {Handle.held} requests; retry later")
             handler(req, handle)
         except (InvalidRequest, TypeError, ValueError, KeyError) as e:
             log.info("bad %s request: %s", req.op, e)

@@ -35,6 +35,11 @@ SEND_HWM = 10_000
 ZERO_COPY_MIN = 1024 * 1024
 """Below this size copying a frame is cheaper than ZeroMQ's zero-copy
 bookkeeping (a Python thread that takes the GIL for every frame released)."""
+MAX_TURN_BYTES = 1024 * 1024
+"""About how many bytes of frames one turn takes in (at least one frame):
+a flood waits in ZeroMQ's queues (fair-queued between connections) instead
+of making one turn so long that the store's leaders miss their heartbeats.
+A loaded turn takes about 150 KiB (1,024 puts in flight)."""
 ZAP_DOMAIN = "multiraft"
 LOG_EVERY = 30.0
 """Seconds between two log lines about the same failing connection (it
@@ -153,14 +158,19 @@ class Transport:
         sock.connect(f"tcp://{addr}")
         self._peers[store_id] = _PeerSocket(addr, server_key, sock, monitor)
 
-    def recv_all(self, timeout_ms: int, max_frames: int = 4096) -> list[Received]:
-        """Wait up to `timeout_ms` for input, then take all that is waiting.
+    def recv_all(
+        self, timeout_ms: int, max_frames: int = 4096, max_bytes: int = MAX_TURN_BYTES
+    ) -> list[Received]:
+        """Wait up to `timeout_ms` for input, then take what is waiting, up
+        to `max_frames` frames or about `max_bytes` (the rest waits in
+        ZeroMQ's queues for the next turn).
 
         Returns (sender identity, frame, sender) triples; multi-part garbage
         is kept as its last part, so a bad sender cannot desynchronize the
         socket.
         """
         out: list[Received] = []
+        size = 0
         ready = dict(self._poller.poll(timeout_ms))
         if not ready:
             return out
@@ -170,16 +180,22 @@ class Transport:
         secure = self.security is not None
         # Ask whether more is waiting instead of reading until zmq.Again:
         # building that exception costs more than a small frame.
-        while len(out) < max_frames and router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while (
+            len(out) < max_frames
+            and size < max_bytes
+            and router.getsockopt(zmq.EVENTS) & zmq.POLLIN
+        ):
             if not secure:
                 parts = router.recv_multipart(zmq.NOBLOCK, copy=True)
                 if len(parts) >= 2:
                     out.append((parts[0], parts[-1], PLAIN))
+                    size += len(parts[-1])
                 continue
             frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
             if len(frames) >= 2:
                 sender = self._principal(frames[-1])
                 out.append((frames[0].bytes, frames[-1].bytes, sender))
+                size += len(out[-1][1])
         return out
 
     def _principal(self, frame: zmq.Frame) -> Principal:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -279,3 +281,91 @@ def test_a_data_dir_of_another_store_is_refused(make_cluster, tmp_path) -> None:
     empty = store_start("--store-id", "9", "--addr", c.addrs[1], "--data-dir", str(tmp_path / "e"))
     assert empty.returncode != 0
     assert "--initial-cluster" in empty.stderr
+
+
+def _put(i: int) -> dict:
+    key = b"flood-%d" % i
+    return {
+        "region": 1,
+        "epoch": [1, 1],
+        "key": key,
+        "value": key,
+        "client": 77,
+        "seq": i + 1,
+        "acked": 0,
+    }
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_flood_of_requests_and_connections_gets_server_busy_with_memory_bounded(
+    make_cluster,
+) -> None:
+    """2,000 connections and 163,840 puts sent at once: every request is
+    answered (ok, or ServerBusy once the store holds too many), the store's
+    memory stays bounded, and a normal client is served throughout."""
+    import zmq
+
+    c = make_cluster(3)
+    with Client(c.endpoints(), timeout=10) as client:
+        client.put(b"k", b"v")
+        leader = c.wait_leader(1)
+        rss_before = _rss_kb(c.procs[leader].pid)
+        ctx = zmq.Context()
+        ctx.set(zmq.MAX_SOCKETS, 4096)
+        socks = []
+        try:
+            get = {"region": 1, "epoch": [1, 1], "key": b"k"}
+            for _ in range(2000):
+                s = ctx.socket(zmq.DEALER)
+                s.setsockopt(zmq.LINGER, 0)
+                s.connect(f"tcp://{c.addrs[leader]}")
+                s.send(wire.encode_request(wire.Request(1, "get", get)))
+                socks.append(s)
+            flood = ctx.socket(zmq.DEALER)
+            flood.setsockopt(zmq.LINGER, 0)
+            flood.setsockopt(zmq.RCVHWM, 0)
+            flood.connect(f"tcp://{c.addrs[leader]}")
+            socks.append(flood)
+            sent = 40 * wire.MAX_BATCH_REQUESTS
+            for b in range(40):
+                reqs = [
+                    wire.pack_request(wire.Request(b * 10_000 + i, "put", _put(b * 10_000 + i)))
+                    for i in range(wire.MAX_BATCH_REQUESTS)
+                ]
+                flood.send(wire.encode_batch(wire.KIND_REQUESTS, reqs))
+            assert client.get(b"k") == b"v"  # served while the flood is in
+            kinds: dict[str, int] = {}
+            answered = 0
+            deadline = time.monotonic() + 60
+            while answered < sent:
+                assert time.monotonic() < deadline, f"{answered} of {sent} answered: {kinds}"
+                if not flood.poll(1000):
+                    continue
+                reply = codec.decode(flood.recv())
+                for r in reply.replies if isinstance(reply, wire.ReplyBatch) else [reply]:
+                    kind = "ok" if r.ok else r.result[0]
+                    kinds[kind] = kinds.get(kind, 0) + 1
+                    answered += 1
+            assert answered == sent
+            assert kinds.get("ok", 0) > 0 and kinds.get("ServerBusy", 0) > 0, kinds
+            # The load may cost the leader its lease (a 50 ms tick here):
+            # NotLeader is an answer too, which the client retries.
+            assert set(kinds) <= {"ok", "ServerBusy", "NotLeader"}, kinds
+            for s in socks[:-1]:
+                assert s.poll(10_000), "a connection of the 2,000 got no answer"
+                assert isinstance(codec.decode(s.recv()), wire.Reply)
+            rss_after = _rss_kb(c.procs[leader].pid)
+            assert rss_after < rss_before + 300_000, (rss_before, rss_after)
+            print(f"flood: {kinds}, RSS {rss_before} -> {rss_after} KiB")
+        finally:
+            for s in socks:
+                s.close(0)
+            ctx.term()
+        assert client.get(b"k") == b"v"
+    assert set(c.alive()) == set(c.ids)

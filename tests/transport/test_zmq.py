@@ -111,6 +111,20 @@ def test_recv_all_returns_every_waiting_pair_up_to_max_frames(
     assert first + rest == [b"x0", b"x1", b"x2", b"x3", b"x4"]
 
 
+def test_recv_all_takes_about_max_bytes_per_call(make_transport, free_addr, dealer) -> None:
+    addr = free_addr()
+    t = make_transport(addr, 1)
+    d = dealer(addr)
+    frames = [bytes([i]) * 100 for i in range(4)]
+    for f in frames:
+        d.send(f)
+    time.sleep(0.05)
+    first = [f for _, f, _ in t.recv_all(1000, max_bytes=150)]
+    assert 1 <= len(first) <= 2  # it stops once 150 bytes are in
+    rest = [f for _, f in recv_some(t, 4 - len(first))]
+    assert first + rest == frames
+
+
 def test_recv_all_keeps_the_last_part_of_multipart_garbage(
     make_transport, free_addr, dealer
 ) -> None:
