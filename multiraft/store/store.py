@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..errors import PermissionDenied
 from ..logs import Throttled
 from ..protocol.wire import KIND_REQUEST, KIND_REQUESTS, Request, RequestBatch
 from ..raft import Message, MessageType, Ready
@@ -234,7 +235,9 @@ class Store:
         frames, and only as the store it is; a client's requests are
         checked against its role one by one (`Service.handle`)."""
         if not sender.is_store and frame[1:2] not in _CLIENT_KINDS:
-            wire_log(logging.WARNING, sender.name, "dropped a store frame from %s", sender.name)
+            why = f"role {sender.role} may not send store frames (key {sender.name})"
+            wire_log(logging.WARNING, sender.name, "refused a store frame: %s", why)
+            self.ctx.outbox.reply(Handle(identity, 0), PermissionDenied(why))
             return
         try:
             msg = codec.decode(frame)
