@@ -22,6 +22,7 @@ from .common import (
     region_rows,
     to_bytes,
 )
+from .watch import live_status
 
 WAIT_POLL = 0.1
 """Seconds between looks while waiting for a leader transfer to show."""
@@ -142,11 +143,18 @@ def move(
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help='Print {"stores": [...], "regions": [...]}.')
+@click.option("--watch", is_flag=True, help="Refresh a live view every second (Ctrl-C ends).")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="With --watch: N views.")
 @client_options
 @hex_option
-def status(as_json: bool, cluster: str | None, timeout: float, hex_: bool) -> None:
+def status(
+    as_json: bool, watch: bool, count: int | None, cluster: str | None, timeout: float, hex_: bool
+) -> None:
     """Print the stores (address, up, regions, leaders) and the regions."""
     with connect(cluster, timeout) as c:
+        if watch:
+            live_status(c, count)
+            return
         st = c.status()
     print_status(st, as_json, hex_)
 

@@ -127,6 +127,12 @@ def store() -> None:
     "round to a quorum.",
 )
 @click.option(
+    "--metrics-addr",
+    default=None,
+    callback=store_addr,
+    help="HOST:PORT serving Prometheus metrics at /metrics (default: none).",
+)
+@click.option(
     "--key",
     "key_file",
     type=click.Path(dir_okay=False, exists=True),
@@ -160,6 +166,7 @@ def start(
     snap_chunk_size: int,
     hibernate_regions: bool,
     read_mode: str,
+    metrics_addr: str | None,
     key_file: str | None,
     trusted: str | None,
     log_level: str,
@@ -194,6 +201,7 @@ def start(
         hibernate=hibernate_regions,
         lease_reads=read_mode == "lease",
         security=security,
+        metrics_addr=metrics_addr,
     )
     raise_open_files_limit()
     try:

@@ -82,6 +82,11 @@ class ApplyBuffer:
 
     # -- applying ------------------------------------------------------------
 
+    @property
+    def bytes_waiting(self) -> int:
+        """Bytes of keys and values not in LMDB yet."""
+        return self._bytes
+
     def _pending(self, peer: Peer) -> _Pending:
         p = self._regions.get(peer.region.id)
         if p is None:

@@ -60,5 +60,7 @@ class StoreConfig:
     """...or until this many bytes of keys and values wait."""
     hibernate: bool = True
     """Idle regions go quiet: no ticks, no heartbeats (`operation.quiesce`)."""
+    metrics_addr: str | None = None
+    """HOST:PORT serving Prometheus metrics (`metrics`); None: none."""
     security: SecurityConfig | None = None
     """CurveZMQ keys; None: plain mode (anyone who can connect may do anything)."""

@@ -12,6 +12,7 @@ from ..storage.engine import Engine
 from .apply_buffer import ApplyBuffer
 from .config import StoreConfig
 from .meta import StoreMeta
+from .metrics import StoreMetrics
 from .outbox import Outbox
 from .peer import Peer
 from .stores import StoreBook
@@ -52,6 +53,10 @@ class StoreContext:
     def __post_init__(self) -> None:
         cfg = self.config
         self.applied = ApplyBuffer(self.engine, cfg.apply_flush_interval, cfg.apply_flush_bytes)
+
+    @property
+    def metrics(self) -> StoreMetrics:
+        return self.outbox.metrics
 
     @property
     def store_id(self) -> int:

@@ -16,9 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..errors import MultiraftError
 from ..protocol import wire
 from ..raft import Message
 from ..transport import codec
+from .metrics import StoreMetrics
 
 REPLY_BATCH_BYTES = 1024 * 1024
 """A REPLIES frame is closed once this full (a bigger reply goes alone)."""
@@ -44,6 +46,9 @@ class Handle:
     batched: bool = False
     """Asked in a REQUESTS frame: answered in a REPLIES frame with the other
     answers to the same client that leave at the same point of the turn."""
+    op: str = ""
+    since: float = 0.0
+    """The request's op and the clock of the turn that took it in (metrics)."""
     held: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
@@ -57,6 +62,8 @@ class Outbox:
     def __init__(self, cluster_id: int, store_id: int) -> None:
         self.cluster_id = cluster_id
         self.store_id = store_id
+        self.metrics = StoreMetrics(store_id)
+        """Counts what leaves: Raft messages by type, answers by op and result."""
         self._raft: dict[bool, dict[int, list[codec.RaftItem]]] = {
             True: defaultdict(list),
             False: defaultdict(list),
@@ -73,12 +80,14 @@ class Outbox:
 
     def raft(self, store_id: int, item: codec.RaftItem, *, early: bool = False) -> None:
         self._raft[early][store_id].append(item)
+        self.metrics.count(self.metrics.raft_sent, item.message.type)
 
     def beat(
         self, store_id: int, region_id: int, m: Message, flags: int, *, early: bool = False
     ) -> None:
         """A heartbeat or its response, coalesced into the store pair's frame."""
         self._beats[early][store_id] += (region_id, m.frm, m.to, m.term, m.commit, flags)
+        self.metrics.count(self.metrics.raft_sent, m.type)
 
     def frame(self, store_id: int, frame: bytes) -> None:
         self._frames.append((store_id, frame))
@@ -109,15 +118,18 @@ class Outbox:
         frames, self._frames = self._frames, []
         return frames
 
-    def take_replies(self) -> list[ClientFrame]:
+    def take_replies(self, now: float) -> list[ClientFrame]:
         """The answers so far: one REPLIES frame per client (more past
         REPLY_BATCH_BYTES) for requests that came batched, one REPLY each
-        for the others."""
+        for the others. `now`: the turn's clock, for the latency metrics."""
         if not self._replies:
             return []
         frames: list[ClientFrame] = []
         batched: dict[bytes, list[bytes]] = defaultdict(list)
+        answered = self.metrics.answered
         for handle, result in self.take_answers():
+            kind = type(result).__name__ if isinstance(result, MultiraftError) else "ok"
+            answered(handle.op, kind, now - handle.since)
             ok, body = wire.reply_body(result)
             if handle.batched:
                 batched[handle.identity].append(wire.pack_reply(handle.request_id, ok, body))

@@ -11,12 +11,15 @@ import gc
 import logging
 import time
 from functools import partial
+from typing import Any
 
 import zmq
+from prometheus_client import CollectorRegistry, start_http_server
 
 from ..transport.zmq import Security, Transport
 from .config import StoreConfig
 from .join import ask_to_join
+from .metrics import StoreCollector
 from .outbox import ClientFrame, StoreFrame
 from .store import Store
 
@@ -49,9 +52,26 @@ class StoreServer:
         # collector's full passes, which would otherwise walk it all.
         gc.collect()
         gc.freeze()
+        self.metrics = self.store.ctx.metrics
+        self._metrics_server: Any = None
+        if config.metrics_addr is not None:
+            self._serve_metrics(config.metrics_addr)
         self._addrs_version = (-1, -1)
         self._undelivered: set[int] = set()
         self._stopping = False
+
+    def _serve_metrics(self, addr: str) -> None:
+        """Prometheus text on http://ADDR/metrics, from prometheus_client's
+        HTTP thread (it reads the loop's counters; see `metrics`)."""
+        host, _, port = addr.rpartition(":")
+        registry = CollectorRegistry()
+        registry.register(StoreCollector(self.metrics))
+        try:
+            self._metrics_server, _ = start_http_server(int(port), host, registry)
+        except Exception:
+            self.close()
+            raise
+        log.info("metrics on http://%s/metrics", addr)
 
     def stop(self) -> None:
         """Ask the loop to finish its turn and return (safe from a signal handler)."""
@@ -74,15 +94,21 @@ class StoreServer:
             wait_ms = max(0, int((store.next_tick - time.monotonic()) * 1000))
         inbox = self.transport.recv_all(wait_ms)
         undelivered, self._undelivered = self._undelivered, set()
-        out = store.turn(inbox, time.monotonic(), undelivered)
+        start = time.monotonic()
+        out = store.turn(inbox, start, undelivered)
         self._connect_new_stores()
         self._send(out.early)
         self._reply(out.replies)
+        committing = time.monotonic()
         out.batch.commit()
+        committed = time.monotonic()
         self._send(out.late)
         done = store.advance()
         self._reply(done.replies)
         self._send(done.frames)
+        if inbox or done.busy:  # an idle tick is not a turn worth timing
+            self.metrics.commit_seconds.observe(committed - committing)
+            self.metrics.turn_seconds.observe(time.monotonic() - start)
         return done.busy
 
     def _connect_new_stores(self) -> None:
@@ -107,5 +133,9 @@ class StoreServer:
             self.transport.reply(identity, frame)
 
     def close(self) -> None:
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
         self.store.close()
         self.transport.close()

@@ -153,6 +153,7 @@ class Store:
         for peer in work:
             if peer.writes:
                 write.propose(ctx, peer)
+                ctx.metrics.count(ctx.metrics.proposals, "write")
             if peer.reads:
                 read.propose(ctx, peer)
         rds = [(p, p.raw_node.ready()) for p in work if p.raw_node.has_ready()]
@@ -166,7 +167,7 @@ class Store:
         self._persisting = _Persisting(rds, installed, tb)
         return TurnOutput(
             early=ctx.outbox.take_raft(early=True),
-            replies=ctx.outbox.take_replies(),
+            replies=ctx.outbox.take_replies(now),
             batch=tb.batch if tb is not None else ctx.engine.batch(),
             late=ctx.outbox.take_raft(early=False),
         )
@@ -183,7 +184,7 @@ class Store:
             if peer.raw_node.has_ready():
                 ctx.touch(peer)
         busy = bool(ctx.active or self.snapshots.installs or ctx.clears)
-        return AdvanceOutput(ctx.outbox.take_replies(), ctx.outbox.take_frames(), busy)
+        return AdvanceOutput(ctx.outbox.take_replies(ctx.now), ctx.outbox.take_frames(), busy)
 
     def _tick(self) -> None:
         """Tick the awake regions only: a quiet one costs nothing."""
@@ -200,6 +201,7 @@ class Store:
             rounds = self._ticks // gossip.GOSSIP_TICKS
             full = rounds % gossip.FULL_ROUNDS == 1 or self.watch.take_came_back()
             gossip.send_gossip(ctx, full)
+            ctx.metrics.view = gossip.metrics_view(ctx)
             self.scheduler.check_splits()
             everyone = rounds % REPAIR_ROUNDS == 0
             self.replicas.check_replicas(self._ticks % BALANCE_TICKS == 0, everyone)
@@ -247,9 +249,11 @@ class Store:
             return
         if isinstance(msg, RequestBatch):
             for req in msg.requests:
-                self.service.handle(req, Handle(identity, req.request_id, batched=True), sender)
+                handle = Handle(identity, req.request_id, True, req.op, self.ctx.now)
+                self.service.handle(req, handle, sender)
         elif isinstance(msg, Request):
-            self.service.handle(msg, Handle(identity, msg.request_id), sender)
+            handle = Handle(identity, msg.request_id, False, msg.op, self.ctx.now)
+            self.service.handle(msg, handle, sender)
         elif not isinstance(msg, codec.PeerBatch | codec.SnapChunk | codec.SnapAck):
             wire_log(logging.WARNING, "unexpected", "dropped a %s frame", type(msg).__name__)
         elif sender.store_id is not None and msg.from_store != sender.store_id:
@@ -308,6 +312,7 @@ class Store:
             return
         quiesce.wake(ctx, peer)
         peer.heard(m.frm, from_store)
+        ctx.metrics.count(ctx.metrics.raft_received, m.type)
         refused = peer.raw_node.step(m)
         if refused is not None:
             log.debug(
@@ -326,6 +331,8 @@ class Store:
             return  # Raft's usual recovery (appends, probes) covers a lost heartbeat
         self.ctx.touch(peer)
         peer.heard(frm, from_store)
+        kind = MessageType.HEARTBEAT_RESP if flags & codec.RESPONSE else MessageType.HEARTBEAT
+        self.ctx.metrics.count(self.ctx.metrics.raft_received, kind)
         if flags & codec.RESPONSE:
             peer.raw_node.step(Message(MessageType.HEARTBEAT_RESP, to, frm, term))
             return

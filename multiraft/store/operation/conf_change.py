@@ -193,6 +193,7 @@ def take_step(
         log.info("region %d: proposing %s", peer.region.id, step.change.type.name)
         handles = [handle] if handle else []
         dropped = peer.propose(step.change, handles)
+        ctx.metrics.count(ctx.metrics.proposals, "conf_change")
         if dropped is not None:
             for h in handles:
                 ctx.outbox.reply(h, not_leader(peer, str(dropped)))

@@ -99,6 +99,30 @@ def persist(
     whose data is in, entries, HardStates, applied entries, log GC; then
     queue the messages that wait for its commit. `installed` are among
     `readies`: their snapshot's data is in."""
+    _note_leadership(ctx, readies)
+    splits = [leader_sends_early(peer, rd) for peer, rd in readies]
+    for (peer, _), (early, _) in zip(readies, splits, strict=True):
+        send(ctx, snapshots, peer, early, early=True)
+    tb = TurnBatch.open(ctx.engine, ctx.applied)
+    for install in installed:
+        snapshots.finish(tb.batch, install)
+    entries = 0
+    for peer, rd in readies:
+        peer.storage.append(tb.batch, rd.entries)
+        entries += len(rd.entries)
+        if rd.hard_state is not None:
+            peer.storage.set_hard_state(tb.batch, rd.hard_state)
+        apply_entries(ctx, tb, peer, rd.committed_entries)
+        if peer not in tb.removed:
+            compact_log(ctx, tb, peer, rd)
+    for (peer, _), (_, late) in zip(readies, splits, strict=True):
+        send(ctx, snapshots, peer, late, early=False)
+    if entries:
+        ctx.metrics.entries_per_commit.observe(entries)
+    return tb
+
+
+def _note_leadership(ctx: StoreContext, readies: Readies) -> None:
     for peer, rd in readies:
         if rd.soft_state is not None:
             peer.soft_state = rd.soft_state
@@ -107,22 +131,6 @@ def persist(
                 ctx.leaders.add(peer.region.id)
             else:
                 ctx.leaders.discard(peer.region.id)
-    splits = [leader_sends_early(peer, rd) for peer, rd in readies]
-    for (peer, _), (early, _) in zip(readies, splits, strict=True):
-        send(ctx, snapshots, peer, early, early=True)
-    tb = TurnBatch.open(ctx.engine, ctx.applied)
-    for install in installed:
-        snapshots.finish(tb.batch, install)
-    for peer, rd in readies:
-        peer.storage.append(tb.batch, rd.entries)
-        if rd.hard_state is not None:
-            peer.storage.set_hard_state(tb.batch, rd.hard_state)
-        apply_entries(ctx, tb, peer, rd.committed_entries)
-        if peer not in tb.removed:
-            compact_log(ctx, tb, peer, rd)
-    for (peer, _), (_, late) in zip(readies, splits, strict=True):
-        send(ctx, snapshots, peer, late, early=False)
-    return tb
 
 
 def advance(

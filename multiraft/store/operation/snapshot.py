@@ -99,6 +99,8 @@ class SnapshotStreams:
         self.sender.pump(ctx.now, ctx.outbox.frame)
         self.receiver.expire(ctx.now)
         for o in self.sender.take_outcomes():
+            if o.status == SnapshotStatus.FINISH:
+                ctx.metrics.count(ctx.metrics.snapshots, "sent")
             peer = ctx.peers.get(o.region_id)
             if peer is not None:
                 peer.raw_node.report_snapshot(o.to_peer, o.status)
@@ -123,6 +125,7 @@ class SnapshotStreams:
             return
         received = self.receiver.on_chunk(msg, ctx.now, ctx.outbox.frame)
         if received is not None:
+            ctx.metrics.count(ctx.metrics.snapshots, "received")
             self._deliver(received)
 
     def _deliver(self, r: Received) -> None:

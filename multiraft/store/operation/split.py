@@ -63,6 +63,7 @@ def propose(ctx: StoreContext, peer: Peer, keys: list[bytes], handle: Handle | N
     ]
     handles = [handle] if handle else []
     dropped = peer.propose(encode_split(SplitCommand(peer.region.epoch.version, parts)), handles)
+    ctx.metrics.count(ctx.metrics.proposals, "split")
     if dropped is not None:
         for h in handles:
             ctx.outbox.reply(h, not_leader(peer, str(dropped)))
