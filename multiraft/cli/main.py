@@ -13,6 +13,7 @@ import click
 
 from .bench import bench
 from .kv import kv
+from .redis_cmd import redis
 from .region import region, status
 from .security_cmd import keys, trust
 from .store_cmd import cluster, store
@@ -77,6 +78,7 @@ main.add_command(status)
 main.add_command(bench)
 main.add_command(keys)
 main.add_command(trust)
+main.add_command(redis)
 
 
 if __name__ == "__main__":
