@@ -3,22 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 
 import click
 import uvloop
+from prometheus_client import CollectorRegistry, start_http_server
 
 from multiraft.client import AsyncClient
-from multiraft.gateway.commands import Gateway
+from multiraft.gateway.commands import Gateway, User
 from multiraft.gateway.server import GatewayServer
 
 from .common import CLUSTER_ENV, CLUSTER_KEYS_ENV, KEY_ENV
+from .store_cmd import store_addr
+
+
+def parse_user(_ctx: object, _param: object, values: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    users = []
+    for v in values:
+        name, password, key_file = (v.split(":", 2) + ["", ""])[:3]
+        if not (name and password and key_file) or name == "default":
+            raise click.BadParameter(
+                f"expected NAME:PASSWORD:KEYFILE (NAME not default), got {v!r}"
+            )
+        users.append((name, password, key_file))
+    return users
 
 
 @click.command("redis")
-@click.option("--listen", default="127.0.0.1:6379", show_default=True, help="HOST:PORT to serve.")
+@click.option(
+    "--listen",
+    default="127.0.0.1:6379",
+    show_default=True,
+    callback=store_addr,
+    help="HOST:PORT to serve.",
+)
 @click.option(
     "--cluster",
     envvar=CLUSTER_ENV,
@@ -32,7 +53,7 @@ from .common import CLUSTER_ENV, CLUSTER_KEYS_ENV, KEY_ENV
     envvar=KEY_ENV,
     default=None,
     metavar="FILE",
-    help=f"The gateway's client key on a secure cluster; default: ${KEY_ENV}.",
+    help=f"The default user's client key on a secure cluster; default: ${KEY_ENV}.",
 )
 @click.option(
     "--cluster-keys",
@@ -41,7 +62,22 @@ from .common import CLUSTER_ENV, CLUSTER_KEYS_ENV, KEY_ENV
     metavar="PATH",
     help=f"The stores' public certificates; default: ${CLUSTER_KEYS_ENV}.",
 )
-@click.option("--requirepass", default=None, help="Clients must AUTH with this password.")
+@click.option("--requirepass", default=None, help="Clients AUTH with this password (default user).")
+@click.option(
+    "--user",
+    "users",
+    multiple=True,
+    callback=parse_user,
+    metavar="NAME:PASSWORD:KEYFILE",
+    help="A user AUTH NAME PASSWORD makes a connection act as: its commands reach the "
+    "cluster with KEYFILE's key, whose role the stores enforce. Repeatable.",
+)
+@click.option(
+    "--metrics-addr",
+    default=None,
+    callback=store_addr,
+    help="HOST:PORT serving the gateway's Prometheus metrics.",
+)
 @click.option(
     "--timeout",
     type=float,
@@ -57,7 +93,8 @@ from .common import CLUSTER_ENV, CLUSTER_KEYS_ENV, KEY_ENV
 )
 def redis(
     listen: str, cluster: str, key_file: str | None, cluster_keys: str | None,
-    requirepass: str | None, timeout: float, log_level: str,
+    requirepass: str | None, users: list[tuple[str, str, str]], metrics_addr: str | None,
+    timeout: float, log_level: str,
 ) -> None:  # fmt: skip
     """Serve RESP2/RESP3 on LISTEN, mapping commands onto the cluster."""
     logging.basicConfig(
@@ -65,28 +102,41 @@ def redis(
         stream=sys.stderr,
         format="%(asctime)s redis-gateway %(levelname)s %(name)s: %(message)s",
     )
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise click.BadParameter(f"expected HOST:PORT, not {listen!r}", param_hint="'--listen'")
-    password = requirepass.encode() if requirepass is not None else None
-    uvloop.run(_serve(host, int(port), cluster, key_file, cluster_keys, password, timeout))
+    registry = CollectorRegistry()
+    if metrics_addr is not None:
+        host, _, port = metrics_addr.rpartition(":")
+        start_http_server(int(port), host, registry)
+    uvloop.run(
+        _serve(listen, cluster, key_file, cluster_keys, requirepass, users, timeout, registry)
+    )
 
 
 async def _serve(
-    host: str,
-    port: int,
+    listen: str,
     cluster: str,
     key_file: str | None,
     cluster_keys: str | None,
-    password: bytes | None,
+    requirepass: str | None,
+    users: list[tuple[str, str, str]],
     timeout: float,
+    registry: CollectorRegistry,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with AsyncClient(cluster, timeout, key=key_file, cluster_keys=cluster_keys) as client:
-        server = await GatewayServer(Gateway(client, password)).serve(host, port)
-        logging.getLogger("multiraft").info("redis gateway on %s:%d", host, port)
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def connect(key: str | None) -> AsyncClient:
+            client = AsyncClient(cluster, timeout, key=key, cluster_keys=cluster_keys)
+            return await stack.enter_async_context(client)
+
+        default = None
+        if key_file is not None or requirepass is not None or not users:
+            default = User((requirepass or "").encode(), await connect(key_file))
+        named = {n.encode(): User(p.encode(), await connect(k)) for n, p, k in users}
+        host, _, port = listen.rpartition(":")
+        server = await GatewayServer(Gateway(default, named), registry).serve(host, int(port))
+        logging.getLogger("multiraft").info("redis gateway on %s", listen)
         async with server:
             await stop.wait()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -30,22 +31,50 @@ INT64 = (-(1 << 63), (1 << 63) - 1)
 
 
 @dataclass
+class User:
+    """Who AUTH names: a password, and the cluster connection made with the
+    user's own key, so the stores enforce its role (readonly, readwrite...)."""
+
+    password: bytes
+    client: AsyncClient
+
+
+@dataclass
 class Session:
     """One client connection's state."""
 
     id: int
+    client: AsyncClient | None
+    """The cluster connection its commands use: the default user's, or the
+    one of the user it AUTHed as; None until AUTH when one is required."""
     proto: int = 2
     name: bytes | None = None
-    authed: bool = False
     closing: bool = False
+
+    @property
+    def cluster(self) -> AsyncClient:
+        """The cluster connection of a session past AUTH (`execute` checks)."""
+        assert self.client is not None
+        return self.client
 
 
 @dataclass
 class Gateway:
-    client: AsyncClient
-    password: bytes | None = None
-    """AUTH's password (`--requirepass`); None: no AUTH needed."""
-    stats: dict[str, int] = field(default_factory=dict)
+    default: User | None
+    """AUTH's default user (`--requirepass`) or, without a password, the
+    connection every session starts with; None: only named users."""
+    users: dict[bytes, User] = field(default_factory=dict)
+    """Named users (`--user NAME:PASSWORD:KEYFILE`)."""
+
+    @property
+    def open(self) -> bool:
+        """No password anywhere: AUTH has nothing to check."""
+        return self.default is not None and not self.default.password and not self.users
+
+    def session(self, session_id: int) -> Session:
+        """A new connection: the default user's, unless it needs a password."""
+        default = self.default
+        return Session(session_id, default.client if default and not default.password else None)
 
 
 Handler = Callable[[Gateway, Session, list[bytes]], Awaitable[Any]]
@@ -82,7 +111,7 @@ async def execute(gw: Gateway, session: Session, argv: list[bytes]) -> Any:
         )
     if (cmd.arity > 0 and len(argv) != cmd.arity) or len(argv) < -cmd.arity:
         return RedisError(f"ERR wrong number of arguments for '{name.decode()}' command")
-    if gw.password is not None and not session.authed and not cmd.before_auth:
+    if session.client is None and not cmd.before_auth:
         return RedisError("NOAUTH Authentication required.")
     try:
         return await cmd.handler(gw, session, argv[1:])
@@ -128,15 +157,16 @@ async def select(gw: Gateway, s: Session, args: list[bytes]) -> Any:
 async def auth(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     if len(args) > 2:
         raise RedisError("ERR syntax error")
-    if gw.password is None:
+    if gw.open:
         raise RedisError(
             "ERR AUTH <password> called without any password configured for the default user. "
             "Are you sure your configuration is correct?"
         )
-    user, password = (b"default", args[0]) if len(args) == 1 else (args[0], args[1])
-    if user != b"default" or password != gw.password:
+    name, password = (b"default", args[0]) if len(args) == 1 else (args[0], args[1])
+    user = gw.default if name == b"default" else gw.users.get(name)
+    if user is None or not user.password or not hmac.compare_digest(password, user.password):
         raise RedisError("WRONGPASS invalid username-password pair or user is disabled.")
-    s.authed = True
+    s.client = user.client
     return OK
 
 
@@ -159,7 +189,7 @@ async def hello(gw: Gateway, s: Session, args: list[bytes]) -> Any:
             s.name = rest.pop(0)
         else:
             raise RedisError(f"ERR Syntax error in HELLO option '{opt.decode('utf-8', 'replace')}'")
-    if gw.password is not None and not s.authed:
+    if s.client is None:
         raise RedisError("NOAUTH HELLO must be called with the client already authenticated")
     s.proto = proto
     return {
@@ -206,9 +236,9 @@ async def info(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     if sections & {b"server", b"all", b"everything"}:
         lines += ["# Server", f"redis_version:{VERSION}", f"multiraft:{version('multiraft')}", ""]
     if sections & {b"keyspace", b"all", b"everything"}:
-        lines += ["# Keyspace", f"db0:keys={await _count_keys(gw.client)},expires=0", ""]
+        lines += ["# Keyspace", f"db0:keys={await _count_keys(s.cluster)},expires=0", ""]
     if sections & {b"cluster", b"all", b"everything"}:
-        regions = await gw.client.regions()
+        regions = await s.cluster.regions()
         stores = {p.store_id for r, _ in regions for p in r.peers}
         leaderless = sum(1 for _, leader in regions if leader is None)
         lines += [
@@ -227,7 +257,7 @@ async def info(gw: Gateway, s: Session, args: list[bytes]) -> Any:
 
 @command("get", 2)
 async def get(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    return await gw.client.get(args[0])
+    return await s.cluster.get(args[0])
 
 
 @command("set", -3)
@@ -241,21 +271,21 @@ async def set_(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     if any(o not in (b"NX", b"XX", b"GET") for o in opts) or (nx and xx):
         raise RedisError("ERR syntax error")
     if not (nx or xx or want_old):
-        await gw.client.put(key, value)
+        await s.cluster.put(key, value)
         return OK
     if nx and not want_old:
-        return OK if await gw.client.cas(key, None, value) else None
+        return OK if await s.cluster.cas(key, None, value) else None
     while True:
-        old = await gw.client.get(key)
+        old = await s.cluster.get(key)
         if (nx and old is not None) or (xx and old is None):
             return old if want_old else None
-        if await gw.client.cas(key, old, value):
+        if await s.cluster.cas(key, old, value):
             return old if want_old else OK
 
 
 @command("setnx", 3)
 async def setnx(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    return 1 if await gw.client.cas(args[0], None, args[1]) else 0
+    return 1 if await s.cluster.cas(args[0], None, args[1]) else 0
 
 
 @command("getset", 3)
@@ -265,7 +295,7 @@ async def getset(gw: Gateway, s: Session, args: list[bytes]) -> Any:
 
 @command("del", -2)
 async def del_(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    removed = await asyncio.gather(*(_delete(gw.client, k) for k in args))
+    removed = await asyncio.gather(*(_delete(s.cluster, k) for k in args))
     return sum(removed)
 
 
@@ -280,41 +310,41 @@ async def _delete(client: AsyncClient, key: bytes) -> int:
 
 @command("exists", -2)
 async def exists(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    values = await asyncio.gather(*(gw.client.get(k) for k in args))
+    values = await asyncio.gather(*(s.cluster.get(k) for k in args))
     return sum(1 for v in values if v is not None)
 
 
 @command("mget", -2)
 async def mget(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    return list(await asyncio.gather(*(gw.client.get(k) for k in args)))
+    return list(await asyncio.gather(*(s.cluster.get(k) for k in args)))
 
 
 @command("mset", -3)
 async def mset(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     if len(args) % 2:
         raise RedisError("ERR wrong number of arguments for 'mset' command")
-    await asyncio.gather(*(gw.client.put(args[i], args[i + 1]) for i in range(0, len(args), 2)))
+    await asyncio.gather(*(s.cluster.put(args[i], args[i + 1]) for i in range(0, len(args), 2)))
     return OK
 
 
 @command("incr", 2)
 async def incr(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    return await _add(gw.client, args[0], 1)
+    return await _add(s.cluster, args[0], 1)
 
 
 @command("decr", 2)
 async def decr(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    return await _add(gw.client, args[0], -1)
+    return await _add(s.cluster, args[0], -1)
 
 
 @command("incrby", 3)
 async def incrby(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    return await _add(gw.client, args[0], _int(args[1]))
+    return await _add(s.cluster, args[0], _int(args[1]))
 
 
 @command("decrby", 3)
 async def decrby(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    return await _add(gw.client, args[0], -_int(args[1]))
+    return await _add(s.cluster, args[0], -_int(args[1]))
 
 
 def _int(raw: bytes | None) -> int:
@@ -340,15 +370,15 @@ async def _add(client: AsyncClient, key: bytes, by: int) -> int:
 @command("append", 3)
 async def append(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     while True:
-        old = await gw.client.get(args[0])
+        old = await s.cluster.get(args[0])
         new = (old or b"") + args[1]
-        if await gw.client.cas(args[0], old, new):
+        if await s.cluster.cas(args[0], old, new):
             return len(new)
 
 
 @command("strlen", 2)
 async def strlen(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    return len(await gw.client.get(args[0]) or b"")
+    return len(await s.cluster.get(args[0]) or b"")
 
 
 # ---- keyspace -----------------------------------------------------------
@@ -373,7 +403,7 @@ async def scan(gw: Gateway, s: Session, args: list[bytes]) -> Any:
         else:
             raise RedisError("ERR syntax error")
     count = min(count, MAX_SCAN_LIMIT)
-    pairs = await gw.client.scan(start, b"", limit=count)
+    pairs = await s.cluster.scan(start, b"", limit=count)
     keys = [k for k, _ in pairs]
     cursor = b"0" if len(pairs) < count else _key_cursor(keys[-1] + b"\x00")
     if pattern is not None:
@@ -403,7 +433,7 @@ def _key_cursor(key: bytes) -> bytes:
 @command("dbsize", 1)
 async def dbsize(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     """A full scan: it costs what the key space is."""
-    return await _count_keys(gw.client)
+    return await _count_keys(s.cluster)
 
 
 async def _count_keys(client: AsyncClient) -> int:

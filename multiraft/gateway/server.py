@@ -19,11 +19,13 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 
 import hiredis
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..protocol.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
-from .commands import Gateway, Session, execute
+from .commands import COMMANDS, Gateway, Session, execute
 from .resp import RedisError, encode
 
 log = logging.getLogger(__name__)
@@ -33,30 +35,60 @@ QUEUE_DEPTH = 1024
 MAX_REQUEST_BYTES = MAX_VALUE_SIZE + MAX_KEY_SIZE + 64 * 1024
 """The largest command taken: one key and one value of the largest sizes."""
 READ_CHUNK = 256 * 1024
+LINGER = 2.0
+"""Seconds a connection refused for bad input is drained before it closes."""
+
+
+class GatewayMetrics:
+    """The gateway's own Prometheus metrics (prometheus_client's objects:
+    a gateway does far less per command than a store's loop)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.commands = Counter(
+            "multiraft_gateway_commands",
+            "Redis commands answered, by command and result (ok or the error code).",
+            ["command", "result"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "multiraft_gateway_command_seconds",
+            "Time to answer a command, cluster round trips included.",
+            ["command"],
+            registry=registry,
+        )
+        self.connections = Gauge(
+            "multiraft_gateway_connections", "Client connections open.", registry=registry
+        )
 
 
 class GatewayServer:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, registry: CollectorRegistry | None = None) -> None:
         self.gateway = gateway
         self._ids = itertools.count(1)
         self.connections = 0
+        self.metrics = GatewayMetrics(registry or CollectorRegistry())
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self._connection, host, port, limit=READ_CHUNK)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = Session(next(self._ids))
+        session = self.gateway.session(next(self._ids))
         queue: asyncio.Queue[list[bytes] | RedisError | None] = asyncio.Queue(QUEUE_DEPTH)
         self.connections += 1
+        self.metrics.connections.inc()
         worker = asyncio.create_task(self._work(session, queue, writer))
+        refused = False
         try:
-            await self._read(reader, queue, worker)
+            refused = await self._read(reader, queue, worker)
         finally:
             self.connections -= 1
+            self.metrics.connections.dec()
             if not worker.done():
                 await queue.put(None)
                 with contextlib.suppress(Exception):
                     await worker
+            if refused:
+                await _linger(reader)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -66,22 +98,28 @@ class GatewayServer:
         reader: asyncio.StreamReader,
         queue: asyncio.Queue[list[bytes] | RedisError | None],
         worker: asyncio.Task[None],
-    ) -> None:
+    ) -> bool:
+        """Queue the commands as they come; True if the input was refused
+        as a protocol error (the connection then ends)."""
         parser = hiredis.Reader()
         while not worker.done():
             data = await reader.read(READ_CHUNK)
             if not data:
-                return
+                return False
             parser.feed(data)
             try:
                 while (argv := parser.gets()) is not False:
-                    await queue.put(_command(argv))
+                    command = _command(argv)
+                    await queue.put(command)
+                    if isinstance(command, RedisError):
+                        return True
             except hiredis.ProtocolError as e:
                 await queue.put(RedisError(f"ERR Protocol error: {e}"))
-                return
+                return True
             if parser.len() > MAX_REQUEST_BYTES:
                 await queue.put(RedisError("ERR Protocol error: request too large"))
-                return
+                return True
+        return False
 
     async def _work(
         self,
@@ -89,25 +127,44 @@ class GatewayServer:
         queue: asyncio.Queue[list[bytes] | RedisError | None],
         writer: asyncio.StreamWriter,
     ) -> None:
-        try:
-            while (item := await queue.get()) is not None:
-                if isinstance(item, RedisError) and str(item).startswith("ERR Protocol error"):
-                    writer.write(encode(item, session.proto))
-                    return  # Redis closes the connection after a protocol error
-                reply = item if isinstance(item, RedisError) else await self._run(session, item)
-                writer.write(encode(reply, session.proto))
+        while (item := await queue.get()) is not None:
+            if isinstance(item, RedisError):
+                # A protocol error: Redis says why and closes the
+                # connection (`_connection` does, after `_linger`).
+                writer.write(encode(item, session.proto))
                 await writer.drain()
-                if session.closing:
-                    return
-        finally:
-            writer.close()  # the reader, waiting for input, sees the end
+                if writer.can_write_eof():
+                    writer.write_eof()
+                return
+            writer.write(encode(await self._run(session, item), session.proto))
+            await writer.drain()
+            if session.closing:  # QUIT: the reader, waiting for input, sees the end
+                writer.close()
+                return
 
     async def _run(self, session: Session, argv: list[bytes]) -> object:
+        start = time.monotonic()
         try:
-            return await execute(self.gateway, session, argv)
+            reply: object = await execute(self.gateway, session, argv)
         except Exception as e:  # noqa: BLE001 - a bug in one command must not end the gateway
             log.exception("command %r failed", argv[0][:32])
-            return RedisError(f"ERR internal error: {type(e).__name__}")
+            reply = RedisError(f"ERR internal error: {type(e).__name__}")
+        name = argv[0].lower()
+        command = name.decode() if name in COMMANDS else "unknown"
+        result = str(reply).split(" ", 1)[0] if isinstance(reply, RedisError) else "ok"
+        self.metrics.commands.labels(command, result).inc()
+        self.metrics.seconds.labels(command).observe(time.monotonic() - start)
+        return reply
+
+
+async def _linger(reader: asyncio.StreamReader) -> None:
+    """Read and drop what a refused client still sends, for a moment:
+    closing a socket with unread input resets it, and the client could lose
+    the error reply before reading it."""
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        async with asyncio.timeout(LINGER):
+            while await reader.read(READ_CHUNK):
+                pass
 
 
 def _command(argv: object) -> list[bytes] | RedisError:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,10 +21,12 @@ from tests.cluster.harness import LocalCluster, wait_for
 
 
 class GatewayProcess:
-    def __init__(self, cluster: LocalCluster, root: Path, password: str | None = None) -> None:
+    def __init__(
+        self, cluster: LocalCluster, root: Path, password: str | None = None, *extra: str
+    ) -> None:
         self.port = free_ports(1)[0]
         self.password = password
-        extra = ["--requirepass", password] if password else []
+        extra = (*(["--requirepass", password] if password else []), *extra)
         cmd = [
             sys.executable, "-m", "multiraft.cli.main", "redis",
             "--listen", f"127.0.0.1:{self.port}", "--cluster", ",".join(cluster.endpoints()),
@@ -285,3 +288,58 @@ def test_redis_cli_works_against_the_gateway(gateways) -> None:
     cli = ["redis-cli", "-p", str(g.port)]
     assert subprocess.run([*cli, "SET", "c", "7"], capture_output=True, text=True).stdout == "OK\n"
     assert subprocess.run([*cli, "INCR", "c"], capture_output=True, text=True).stdout == "8\n"
+
+
+def test_users_act_with_their_own_keys_roles_and_the_gateway_has_metrics(tmp_path: Path) -> None:
+    """On a secure cluster: AUTH as a readonly user reads and gets NOPERM on
+    writes (the stores refuse its key); /metrics counts the commands."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    cluster = LocalCluster(tmp_path / "cluster", 3, secure=True)
+    cluster.root.mkdir()
+    gateway = None
+    try:
+        reader = cluster.make_key("reader", "readonly")
+        cluster.start_all()
+        assert cluster.keys_dir is not None
+        admin = cluster.keys_dir / "admin.key_secret"
+        metrics_port = free_ports(1)[0]
+        gateway = GatewayProcess(
+            cluster,
+            tmp_path,
+            "pw",
+            "--key", str(admin), "--cluster-keys", str(cluster.keys_dir),
+            "--user", f"reader:rpw:{reader}",
+            "--metrics-addr", f"127.0.0.1:{metrics_port}",
+        )  # fmt: skip
+        r = gateway.client()
+        assert r.set("k", "v")
+        ro = gateway.client(username="reader", password="rpw")
+        assert ro.get("k") == b"v"
+        with pytest.raises(redis.exceptions.NoPermissionError, match="role readonly may not put"):
+            ro.set("k", "w")
+        with pytest.raises(redis.AuthenticationError):
+            gateway.client(username="reader", password="wrong").get("k")
+        assert r.get("k") == b"v"
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as m:
+            text = m.read().decode()
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+        }
+        assert (
+            samples[("multiraft_gateway_commands_total", (("command", "set"), ("result", "ok")))]
+            >= 1
+        )
+        assert (
+            samples[
+                ("multiraft_gateway_commands_total", (("command", "set"), ("result", "NOPERM")))
+            ]
+            == 1
+        )
+        assert samples[("multiraft_gateway_connections", ())] >= 1
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        cluster.stop_all()
