@@ -3,12 +3,15 @@ stores, driven by redis-py (and redis-cli when it is installed)."""
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -343,3 +346,71 @@ def test_users_act_with_their_own_keys_roles_and_the_gateway_has_metrics(tmp_pat
         if gateway is not None:
             gateway.stop()
         cluster.stop_all()
+
+
+def gateway_worker(g: GatewayProcess, seed: int, stop: threading.Event, out: list) -> None:
+    """SET and GET through the gateway. An error reply to a SET leaves its
+    outcome unknown (the gateway turns a cluster timeout into one); a failed
+    GET changed nothing and is left out."""
+    from tests.cluster.linearizability import Op
+
+    rng = random.Random(seed)
+    r = g.client(socket_timeout=30)
+    n = 0
+    while not stop.is_set():
+        key = rng.choice([b"a", b"b", b"c", b"d"])
+        n += 1
+        start = time.monotonic()
+        if rng.random() < 0.5:
+            value = b"%d-%d" % (seed, n)
+            try:
+                r.set(key, value)
+                end = time.monotonic()
+            except redis.RedisError:
+                end = math.inf
+            out.append(Op(key, "put", start, end, value))
+        else:
+            try:
+                got = r.get(key)
+            except redis.RedisError:
+                continue
+            out.append(Op(key, "get", start, time.monotonic(), None, got))
+
+
+@pytest.mark.slow
+def test_histories_behind_the_gateway_are_linearizable_under_kills_and_pauses(
+    tmp_path: Path,
+) -> None:
+    from tests.cluster.linearizability import check_history
+    from tests.cluster.test_linearizable_under_faults import nemesis
+
+    cluster = LocalCluster(tmp_path / "cluster", 3)
+    cluster.root.mkdir()
+    gws: list[GatewayProcess] = []
+    stop = threading.Event()
+    histories: list[list] = [[] for _ in range(4)]
+    workers: list[threading.Thread] = []
+    chaos = threading.Thread(target=nemesis, args=(cluster, 7, stop))
+    try:
+        cluster.start_all()
+        gws = [GatewayProcess(cluster, tmp_path), GatewayProcess(cluster, tmp_path)]
+        workers = [
+            threading.Thread(target=gateway_worker, args=(gws[i % 2], i, stop, histories[i]))
+            for i in range(4)
+        ]
+        for t in [*workers, chaos]:
+            t.start()
+        time.sleep(15)
+    finally:
+        stop.set()
+        for t in [*workers, chaos]:
+            if t.is_alive():
+                t.join(timeout=90)
+        for i in cluster.ids:
+            cluster.procs[i].send_signal(signal.SIGCONT)
+        for g in gws:
+            g.stop()
+        cluster.stop_all()
+    ops = [op for h in histories for op in h]
+    assert len(ops) > 200, f"too little progress: {len(ops)} ops"
+    assert check_history(ops) == []
