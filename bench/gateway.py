@@ -3,12 +3,14 @@
 A local 3-store cluster (fsync on, 16 regions), one gateway (`multiraft
 redis`), then: SETs through the gateway from redis-py's asyncio client in
 C connections pipelining P commands each, and `multiraft bench --cluster`
-on the same cluster with C and with C x P requests in flight, for D seconds
-each. The gateway runs each connection's commands one after another, as
-Redis does (a pipelined GET must see the SET before it), so C connections
-are C requests in flight however deep their pipelines.
-redis-benchmark (Debian's redis-tools) is used instead of redis-py when it is
-installed: `redis-benchmark -t set,get -n 200000 -c C -P P`.
+on the same cluster with C and with 1,024 requests in flight, for D seconds
+each; then a local redis-server (AOF, `appendfsync always`, one node, no
+replication) under the same redis-benchmark. The gateway runs each
+connection's commands one after another, as Redis does (a pipelined GET
+must see the SET before it), so C connections are C requests in flight
+however deep their pipelines.
+With Debian's redis-tools installed the load is `redis-benchmark -t set,get
+-n 200000 -c C -P P` instead of redis-py.
 
     python bench/gateway.py                  # C=64, P=16, D=10
 """
@@ -21,6 +23,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import redis.asyncio as aioredis
@@ -59,7 +62,9 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--pipeline", type=int, default=16)
     p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--requests", type=int, default=200_000, help="redis-benchmark -n")
     a = p.parse_args()
+    result: dict[str, object] = {"connections": a.connections, "pipeline": a.pipeline}
     with LocalCluster() as cluster:
         with Client(cluster.endpoints, timeout=30) as c:
             c.split_many(split_keys(100_000, 16))
@@ -73,23 +78,47 @@ def main() -> None:
         try:
             time.sleep(2)
             if shutil.which("redis-benchmark"):
-                out = subprocess.run(
-                    ["redis-benchmark", "-p", str(port), "-t", "set,get", "-n", "200000",
-                     "-c", str(a.connections), "-P", str(a.pipeline), "-q"],
-                    capture_output=True, text=True, check=True,
-                )  # fmt: skip
-                gateway = out.stdout.strip()
+                result["gateway"] = redis_benchmark(port, a)
             else:
-                gateway = round(
-                    asyncio.run(redis_py_load(port, a.connections, a.pipeline, a.duration))
-                )
-            direct = {n: _bench(cluster, n, a.duration) for n in
-                      (a.connections, a.connections * a.pipeline)}  # fmt: skip
+                load = redis_py_load(port, a.connections, a.pipeline, a.duration)
+                result["gateway"] = {"SET (redis-py)": round(asyncio.run(load))}
+            result["async_client_puts"] = {
+                n: _bench(cluster, n, a.duration) for n in (a.connections, 1024)
+            }
         finally:
             gw.terminate()
             gw.wait(timeout=10)
-    result = {"connections": a.connections, "pipeline": a.pipeline}
-    print(json.dumps({**result, "gateway_sets_per_s": gateway, "async_client_puts_per_s": direct}))
+    if shutil.which("redis-server") and shutil.which("redis-benchmark"):
+        result["redis_server_appendfsync_always"] = local_redis(a)
+    print(json.dumps(result))
+
+
+def redis_benchmark(port: int, a: argparse.Namespace) -> dict[str, float]:
+    """requests/s per test, from redis-benchmark's CSV output."""
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-t", "set,get", "-n", str(a.requests),
+         "-c", str(a.connections), "-P", str(a.pipeline), "--csv"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = [line.replace('"', "").split(",") for line in out.stdout.splitlines()[1:]]
+    return {row[0]: float(row[1]) for row in rows if len(row) > 1}
+
+
+def local_redis(a: argparse.Namespace) -> dict[str, float]:
+    """One redis-server, AOF with an fsync per write (no replication)."""
+    port = free_ports(1)[0]
+    with tempfile.TemporaryDirectory() as d:
+        server = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--dir", d, "--appendonly", "yes",
+             "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            time.sleep(1)
+            return redis_benchmark(port, a)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def _bench(cluster: LocalCluster, clients: int, seconds: float) -> int:

@@ -349,19 +349,34 @@ def test_users_act_with_their_own_keys_roles_and_the_gateway_has_metrics(tmp_pat
 
 
 def gateway_worker(g: GatewayProcess, seed: int, stop: threading.Event, out: list) -> None:
-    """SET and GET through the gateway. An error reply to a SET leaves its
-    outcome unknown (the gateway turns a cluster timeout into one); a failed
-    GET changed nothing and is left out."""
+    """SET, GET and INCR through the gateway. An error reply to a write
+    leaves its outcome unknown (the gateway turns a cluster timeout into
+    one); a failed GET changed nothing and is left out. Each worker INCRs
+    its own counter, so an INCR that answered n was a CAS from n - 1 to n,
+    and one left unknown was a CAS from the last answer (the checker's
+    terms); after an unknown one the worker stops counting."""
     from tests.cluster.linearizability import Op
 
     rng = random.Random(seed)
     r = g.client(socket_timeout=30)
+    counter, count, counting = b"counter-%d" % seed, 0, True
+    keys = [b"a", b"b", b"c", counter, b"counter-%d" % ((seed + 1) % 4)]
     n = 0
     while not stop.is_set():
-        key = rng.choice([b"a", b"b", b"c", b"d"])
+        key = rng.choice(keys)
         n += 1
         start = time.monotonic()
-        if rng.random() < 0.5:
+        roll = rng.random()
+        if key == counter and counting and roll < 0.6:
+            expected = None if count == 0 else b"%d" % count
+            try:
+                count = r.incr(counter)
+                out.append(Op(key, "cas", start, time.monotonic(), (expected, b"%d" % count), True))
+            except redis.RedisError:
+                new = b"%d" % (count + 1)
+                out.append(Op(key, "cas", start, math.inf, (expected, new), None))
+                counting = False
+        elif roll < 0.4 and not key.startswith(b"counter"):
             value = b"%d-%d" % (seed, n)
             try:
                 r.set(key, value)
@@ -378,7 +393,7 @@ def gateway_worker(g: GatewayProcess, seed: int, stop: threading.Event, out: lis
 
 
 @pytest.mark.slow
-def test_histories_behind_the_gateway_are_linearizable_under_kills_and_pauses(
+def test_set_get_incr_behind_the_gateway_are_linearizable_under_kills_and_pauses(
     tmp_path: Path,
 ) -> None:
     from tests.cluster.linearizability import check_history
