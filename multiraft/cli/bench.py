@@ -21,7 +21,7 @@ from multiraft.client.connection import parse_cluster
 from multiraft.client.keys import KeyArgs
 from multiraft.errors import MultiraftError
 
-from .common import CLUSTER_KEYS_ENV, KEY_ENV, CommandFailed
+from .common import CommandFailed, key_options
 
 POSITIVE = click.IntRange(min=1)
 DEFAULT_REGIONS = 16
@@ -111,19 +111,7 @@ DEFAULT_REGIONS = 16
     metavar="HOST:PORT[,...]",
     help="Drive this cluster instead of starting a local one.",
 )
-@click.option(
-    "--key",
-    "key_file",
-    envvar=KEY_ENV,
-    metavar="FILE",
-    help=f"With --cluster: the client key of a secure cluster; default: ${KEY_ENV}.",
-)
-@click.option(
-    "--cluster-keys",
-    envvar=CLUSTER_KEYS_ENV,
-    metavar="PATH",
-    help=f"With --cluster: the stores' public certificates; default: ${CLUSTER_KEYS_ENV}.",
-)
+@key_options("With --cluster: the client's")
 def bench(
     workload: str, duration: float, ops: int | None, warmup: float, regions: int | None,
     clients: int, rate: float | None, processes: int, value_size: int, keys: int, distribution: str,

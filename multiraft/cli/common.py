@@ -93,24 +93,32 @@ def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     ctx.meta[f"multiraft.{param.name}"] = value
 
 
+def key_options(whose: str, **kw: Any) -> Callable[[F], F]:
+    """--key FILE (as `key_file`) and --cluster-keys PATH, from
+    MULTIRAFT_KEY / MULTIRAFT_CLUSTER_KEYS; `whose`: whose key it is."""
+
+    def decorate(f: F) -> F:
+        f = click.option(
+            "--cluster-keys",
+            envvar=CLUSTER_KEYS_ENV,
+            metavar="PATH",
+            help=f"The stores' public certificates (a directory); default: ${CLUSTER_KEYS_ENV}.",
+            **kw,
+        )(f)
+        return click.option(
+            "--key",
+            "key_file",
+            envvar=KEY_ENV,
+            metavar="FILE",
+            help=f"{whose} key (.key_secret) on a secure cluster; default: ${KEY_ENV}.",
+            **kw,
+        )(f)
+
+    return decorate
+
+
 def _client_options(f: F, default_timeout: float) -> F:
-    f = click.option(
-        "--cluster-keys",
-        envvar=CLUSTER_KEYS_ENV,
-        metavar="PATH",
-        expose_value=False,
-        callback=_remember,
-        help=f"The stores' public certificates (a directory); default: ${CLUSTER_KEYS_ENV}.",
-    )(f)
-    f = click.option(
-        "--key",
-        "key_file",
-        envvar=KEY_ENV,
-        metavar="FILE",
-        expose_value=False,
-        callback=_remember,
-        help=f"This client's key (.key_secret) for a secure cluster; default: ${KEY_ENV}.",
-    )(f)
+    f = key_options("This client's", expose_value=False, callback=_remember)(f)
     f = click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),

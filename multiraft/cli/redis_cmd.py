@@ -16,7 +16,7 @@ from multiraft.client import AsyncClient
 from multiraft.gateway.commands import Gateway, User
 from multiraft.gateway.server import GatewayServer
 
-from .common import CLUSTER_ENV, CLUSTER_KEYS_ENV, KEY_ENV
+from .common import CLUSTER_ENV, key_options
 from .store_cmd import store_addr
 
 
@@ -47,21 +47,7 @@ def parse_user(_ctx: object, _param: object, values: tuple[str, ...]) -> list[tu
     metavar="HOST:PORT[,...]",
     help=f"Stores to contact; default: ${CLUSTER_ENV}.",
 )
-@click.option(
-    "--key",
-    "key_file",
-    envvar=KEY_ENV,
-    default=None,
-    metavar="FILE",
-    help=f"The default user's client key on a secure cluster; default: ${KEY_ENV}.",
-)
-@click.option(
-    "--cluster-keys",
-    envvar=CLUSTER_KEYS_ENV,
-    default=None,
-    metavar="PATH",
-    help=f"The stores' public certificates; default: ${CLUSTER_KEYS_ENV}.",
-)
+@key_options("The default user's")
 @click.option("--requirepass", default=None, help="Clients AUTH with this password (default user).")
 @click.option(
     "--user",
