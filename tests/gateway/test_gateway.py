@@ -38,7 +38,11 @@ class GatewayProcess:
         self.log = root / f"gateway-{self.port}.log"
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
-        wait_for("the gateway to answer PING", self._pings, timeout=20)
+        try:
+            wait_for("the gateway to answer PING", self._pings, timeout=20)
+        except BaseException:
+            self.stop()  # not yet in the fixture's list: stop it here
+            raise
 
     def _pings(self) -> bool:
         try:
