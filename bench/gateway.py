@@ -63,8 +63,13 @@ def main() -> None:
     p.add_argument("--pipeline", type=int, default=16)
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--requests", type=int, default=200_000, help="redis-benchmark -n")
+    p.add_argument("--pipeline-order", choices=["connection", "key"], default="connection")
     a = p.parse_args()
-    result: dict[str, object] = {"connections": a.connections, "pipeline": a.pipeline}
+    result: dict[str, object] = {
+        "connections": a.connections,
+        "pipeline": a.pipeline,
+        "pipeline_order": a.pipeline_order,
+    }
     with LocalCluster() as cluster:
         with Client(cluster.endpoints, timeout=30) as c:
             c.split_many(split_keys(100_000, 16))
@@ -73,7 +78,7 @@ def main() -> None:
         gw = subprocess.Popen(
             [sys.executable, "-m", "multiraft.cli.main", "redis", "--listen",
              f"127.0.0.1:{port}", "--cluster", ",".join(cluster.endpoints), "--log-level",
-             "warning"]
+             "warning", "--pipeline-order", a.pipeline_order]
         )  # fmt: skip
         try:
             time.sleep(2)
@@ -96,7 +101,7 @@ def main() -> None:
 def redis_benchmark(port: int, a: argparse.Namespace) -> dict[str, float]:
     """requests/s per test, from redis-benchmark's CSV output."""
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-t", "set,get", "-n", str(a.requests),
+        ["redis-benchmark", "-p", str(port), "-t", "set,get", "-n", str(a.requests), "-r", "100000",
          "-c", str(a.connections), "-P", str(a.pipeline), "--csv"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip

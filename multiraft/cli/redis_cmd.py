@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from dataclasses import dataclass
 
 import click
 import uvloop
@@ -48,6 +49,15 @@ def parse_user(_ctx: object, _param: object, values: tuple[str, ...]) -> list[tu
     help=f"Stores to contact; default: ${CLUSTER_ENV}.",
 )
 @key_options("The default user's")
+@click.option(
+    "--pipeline-order",
+    type=click.Choice(["connection", "key"]),
+    default="connection",
+    show_default=True,
+    help="connection: a connection's commands run one after another (Redis); key: only "
+    "commands on the same key keep their order (Redis Cluster's guarantee across slots), "
+    "so a pipeline's commands on different keys are in the cluster at once.",
+)
 @click.option("--requirepass", default=None, help="Clients AUTH with this password (default user).")
 @click.option(
     "--user",
@@ -79,7 +89,8 @@ def parse_user(_ctx: object, _param: object, values: tuple[str, ...]) -> list[tu
 )
 def redis(
     listen: str, cluster: str, key_file: str | None, cluster_keys: str | None,
-    requirepass: str | None, users: list[tuple[str, str, str]], metrics_addr: str | None,
+    pipeline_order: str, requirepass: str | None, users: list[tuple[str, str, str]],
+    metrics_addr: str | None,
     timeout: float, log_level: str,
 ) -> None:  # fmt: skip
     """Serve RESP2/RESP3 on LISTEN, mapping commands onto the cluster."""
@@ -92,21 +103,29 @@ def redis(
     if metrics_addr is not None:
         host, _, port = metrics_addr.rpartition(":")
         start_http_server(int(port), host, registry)
-    uvloop.run(
-        _serve(listen, cluster, key_file, cluster_keys, requirepass, users, timeout, registry)
-    )
+    access = Access(cluster, cluster_keys, key_file, requirepass, users, timeout)
+    uvloop.run(_serve(listen, access, GatewayServerOptions(registry, pipeline_order)))
 
 
-async def _serve(
-    listen: str,
-    cluster: str,
-    key_file: str | None,
-    cluster_keys: str | None,
-    requirepass: str | None,
-    users: list[tuple[str, str, str]],
-    timeout: float,
-    registry: CollectorRegistry,
-) -> None:
+@dataclass(frozen=True)
+class Access:
+    """How the gateway's users reach the cluster."""
+
+    cluster: str
+    cluster_keys: str | None
+    key_file: str | None
+    requirepass: str | None
+    users: list[tuple[str, str, str]]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class GatewayServerOptions:
+    registry: CollectorRegistry
+    order: str
+
+
+async def _serve(listen: str, access: Access, options: GatewayServerOptions) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -114,15 +133,18 @@ async def _serve(
     async with contextlib.AsyncExitStack() as stack:
 
         async def connect(key: str | None) -> AsyncClient:
-            client = AsyncClient(cluster, timeout, key=key, cluster_keys=cluster_keys)
+            client = AsyncClient(
+                access.cluster, access.timeout, key=key, cluster_keys=access.cluster_keys
+            )
             return await stack.enter_async_context(client)
 
         default = None
-        if key_file is not None or requirepass is not None or not users:
-            default = User((requirepass or "").encode(), await connect(key_file))
-        named = {n.encode(): User(p.encode(), await connect(k)) for n, p, k in users}
+        if access.key_file is not None or access.requirepass is not None or not access.users:
+            default = User((access.requirepass or "").encode(), await connect(access.key_file))
+        named = {n.encode(): User(p.encode(), await connect(k)) for n, p, k in access.users}
         host, _, port = listen.rpartition(":")
-        server = await GatewayServer(Gateway(default, named), registry).serve(host, int(port))
+        server = GatewayServer(Gateway(default, named), options.registry, options.order)
+        listening = await server.serve(host, int(port))
         logging.getLogger("multiraft").info("redis gateway on %s", listen)
-        async with server:
+        async with listening:
             await stop.wait()

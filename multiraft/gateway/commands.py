@@ -91,6 +91,23 @@ class Command:
 COMMANDS: dict[bytes, Command] = {}
 
 
+KEYS_FIRST = frozenset(b"get set setnx getset incr decr incrby decrby append strlen".split())
+KEYS_ALL = frozenset(b"mget exists del".split())
+
+
+def command_keys(argv: list[bytes]) -> list[bytes] | None:
+    """The keys a command touches, or None for one that touches the session
+    or the whole key space (it then waits for everything before it)."""
+    name = argv[0].lower()
+    if name in KEYS_FIRST and len(argv) > 1:
+        return [argv[1]]
+    if name in KEYS_ALL:
+        return argv[1:]
+    if name == b"mset":
+        return argv[1::2]
+    return None
+
+
 def command(name: str, arity: int, before_auth: bool = False) -> Callable[[Handler], Handler]:
     def register(f: Handler) -> Handler:
         COMMANDS[name.encode()] = Command(f, arity, before_auth)

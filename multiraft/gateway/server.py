@@ -20,12 +20,13 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Callable
 
 import hiredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..protocol.limits import MAX_KEY_SIZE, MAX_VALUE_SIZE
-from .commands import COMMANDS, Gateway, Session, execute
+from .commands import COMMANDS, Gateway, Session, command_keys, execute
 from .resp import RedisError, encode
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,19 @@ class GatewayMetrics:
 
 
 class GatewayServer:
-    def __init__(self, gateway: Gateway, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        registry: CollectorRegistry | None = None,
+        order: str = "connection",
+    ) -> None:
+        """`order`: "connection" runs a connection's commands one after
+        another (Redis); "key" only keeps the order of commands on the same
+        key (Redis Cluster's guarantee across slots), so a pipeline's
+        commands on different keys are in the cluster at once."""
+        if order not in ("connection", "key"):
+            raise ValueError(f"order must be connection or key, not {order!r}")
+        self.order = order
         self.gateway = gateway
         self._ids = itertools.count(1)
         self.connections = 0
@@ -76,7 +89,8 @@ class GatewayServer:
         queue: asyncio.Queue[list[bytes] | RedisError | None] = asyncio.Queue(QUEUE_DEPTH)
         self.connections += 1
         self.metrics.connections.inc()
-        worker = asyncio.create_task(self._work(session, queue, writer))
+        work = self._work if self.order == "connection" else self._work_by_key
+        worker = asyncio.create_task(work(session, queue, writer))
         refused = False
         try:
             refused = await self._read(reader, queue, worker)
@@ -142,6 +156,50 @@ class GatewayServer:
                 writer.close()
                 return
 
+    async def _work_by_key(
+        self,
+        session: Session,
+        queue: asyncio.Queue[list[bytes] | RedisError | None],
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Each command waits only for the earlier ones on its keys (and a
+        keyless one for all earlier ones, and all later ones for it);
+        replies still leave in arrival order."""
+        replies: asyncio.Queue[asyncio.Task[tuple[bytes, str]] | None] = asyncio.Queue(QUEUE_DEPTH)
+        sender = asyncio.create_task(_send_in_order(replies, writer))
+        chains: dict[bytes, asyncio.Task[tuple[bytes, str]]] = {}
+        running: set[asyncio.Task[tuple[bytes, str]]] = set()
+        barrier: asyncio.Task[tuple[bytes, str]] | None = None
+        while (item := await queue.get()) is not None:
+            if isinstance(item, RedisError):
+                await replies.put(asyncio.create_task(_refusal(item, session)))
+                break
+            keys = command_keys(item)
+            if keys is None:
+                deps = list(running)
+            else:
+                deps = [chains[k] for k in keys if k in chains]
+                deps += [barrier] if barrier is not None and not barrier.done() else []
+            task = asyncio.create_task(self._run_after(deps, session, item))
+            running.add(task)
+            task.add_done_callback(running.discard)
+            if keys is None:
+                barrier = task
+            for k in keys or ():
+                chains[k] = task
+                task.add_done_callback(_unchain(chains, k))
+            await replies.put(task)
+        await replies.put(None)
+        await sender
+
+    async def _run_after(
+        self, deps: list[asyncio.Task[tuple[bytes, str]]], session: Session, argv: list[bytes]
+    ) -> tuple[bytes, str]:
+        if deps:
+            await asyncio.wait(deps)
+        reply = encode(await self._run(session, argv), session.proto)
+        return reply, "close" if session.closing else ""
+
     async def _run(self, session: Session, argv: list[bytes]) -> object:
         start = time.monotonic()
         try:
@@ -155,6 +213,47 @@ class GatewayServer:
         self.metrics.commands.labels(command, result).inc()
         self.metrics.seconds.labels(command).observe(time.monotonic() - start)
         return reply
+
+
+async def _refusal(error: RedisError, session: Session) -> tuple[bytes, str]:
+    return encode(error, session.proto), "eof"
+
+
+async def _send_in_order(
+    replies: asyncio.Queue[asyncio.Task[tuple[bytes, str]] | None], writer: asyncio.StreamWriter
+) -> None:
+    """Write each reply once its command is done, in arrival order; after a
+    protocol error half-close (the connection lingers, then closes), after
+    QUIT close. It reads the queue to its end whatever happens, so the
+    commands' side never waits on it forever."""
+    ended = False
+    while (task := await replies.get()) is not None:
+        data, then = await task
+        if ended:
+            continue
+        try:
+            writer.write(data)
+            await writer.drain()
+        except ConnectionError:
+            ended = True  # the client went away: its replies go nowhere
+            continue
+        if then == "eof" and writer.can_write_eof():
+            writer.write_eof()
+        elif then == "close":
+            writer.close()
+        ended = bool(then)
+
+
+def _unchain(
+    chains: dict[bytes, asyncio.Task[tuple[bytes, str]]], key: bytes
+) -> Callable[[asyncio.Task[tuple[bytes, str]]], None]:
+    """A done-callback: `key` no longer waits on this command once it is done."""
+
+    def forget(task: asyncio.Task[tuple[bytes, str]]) -> None:
+        if chains.get(key) is task:
+            del chains[key]
+
+    return forget
 
 
 async def _linger(reader: asyncio.StreamReader) -> None:
