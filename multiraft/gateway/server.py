@@ -78,7 +78,6 @@ class GatewayServer:
         self.order = order
         self.gateway = gateway
         self._ids = itertools.count(1)
-        self.connections = 0
         self.metrics = GatewayMetrics(registry or CollectorRegistry())
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
@@ -87,7 +86,6 @@ class GatewayServer:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = self.gateway.session(next(self._ids))
         queue: asyncio.Queue[list[bytes] | RedisError | None] = asyncio.Queue(QUEUE_DEPTH)
-        self.connections += 1
         self.metrics.connections.inc()
         work = self._work if self.order == "connection" else self._work_by_key
         worker = asyncio.create_task(work(session, queue, writer))
@@ -95,7 +93,6 @@ class GatewayServer:
         try:
             refused = await self._read(reader, queue, worker)
         finally:
-            self.connections -= 1
             self.metrics.connections.dec()
             if not worker.done():
                 await queue.put(None)
