@@ -98,6 +98,8 @@ class AsyncClient:
         self._conns: dict[str, Connection] = {}
         self._pending: PendingTable = {}
         self._suspect: dict[str, float] = {}
+        self._refused: dict[str, str] = {}
+        """Stores whose secure handshake failed, with why (until one answers)."""
         self._refreshing: asyncio.Task[bool] | None = None
         self._rids = itertools.count(1)
         self._next_seq = 1
@@ -486,6 +488,7 @@ class AsyncClient:
                     continue
                 answered, addr = op.attempts[reply.request_id]
                 self._suspect.pop(addr, None)
+                self._refused.pop(addr, None)
                 if reply.ok:
                     return reply.result, answered or region
                 await self._sleep(op, self._on_error(op, reply.result, answered or region))
@@ -538,7 +541,7 @@ class AsyncClient:
             unsent = conn.withdraw(rid)
         if reply is not None:
             return reply
-        self._check_handshake(conn)
+        self._check_handshake(conn, op)
         sent = not unsent
         op.silent += 1
         op.unknown |= sent and op.mutating
@@ -701,11 +704,15 @@ class AsyncClient:
         try:
             async with asyncio.timeout(timeout):
                 reply = await fut
-            if reply is None:
+            if reply is None:  # ended early: the handshake failed
                 self._check_handshake(conn)
+                self._suspect[addr] = time.monotonic() + SUSPECT_FOR
+                return None
             self._suspect.pop(addr, None)
+            self._refused.pop(addr, None)
             return reply
         except TimeoutError:
+            self._check_handshake(conn)  # a store that refused us stays refused
             self._suspect[addr] = time.monotonic() + SUSPECT_FOR
             return None
         finally:
@@ -724,12 +731,21 @@ class AsyncClient:
             conn = self._conns[addr] = Connection(self._ctx, addr, self._pending, curve)
         return conn
 
-    @staticmethod
-    def _check_handshake(conn: Connection) -> None:
-        """An attempt got no reply: if the store never completed a secure
-        handshake with us, retrying cannot help. Say why."""
-        if conn.handshake_error is not None:
-            raise AuthenticationFailed(conn.handshake_error)
+    def _check_handshake(self, conn: Connection, op: Op | None = None) -> None:
+        """An attempt got no reply. A store that never completed a secure
+        handshake with us is refused: the operation goes on with the other
+        stores, ends with the reason if it cannot finish, and fails at once
+        when every store it knows has refused (an untrusted key, a wrong
+        cluster key, no key at all)."""
+        why = conn.handshake_error
+        if why is None:
+            return
+        err = AuthenticationFailed(why)
+        self._refused[conn.addr] = why
+        if op is not None and not op.unknown:
+            op.last_error = err
+        if {*self.routes.stores.values(), *self._seeds} <= self._refused.keys():
+            raise err
 
     async def _existing_split(self, region: Region) -> tuple[Region, Region]:
         """The two regions meeting at `region.start`, refreshing once if the
