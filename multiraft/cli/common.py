@@ -10,6 +10,8 @@ Exit codes: 0 success; 1 a negative answer (`kv get` of an absent key, a
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
@@ -132,6 +134,25 @@ def _client_options(f: F, default_timeout: float) -> F:
         metavar="HOST:PORT[,...]",
         help=f"Stores to contact (any one works); default: ${CLUSTER_ENV}.",
     )(f)
+
+
+log_level_option = click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Log to stderr from this level up.",
+)
+"""For the long-running processes (a store, the Redis gateway)."""
+
+
+def log_to_stderr(level: str, who: str) -> None:
+    """One log line per record on stderr, naming the process."""
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format=f"%(asctime)s {who} %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def hex_option(f: F) -> F:

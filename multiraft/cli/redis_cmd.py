@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
 from dataclasses import dataclass
 
 import click
@@ -17,7 +16,7 @@ from multiraft.client import AsyncClient
 from multiraft.gateway.commands import Gateway, User
 from multiraft.gateway.server import GatewayServer
 
-from .common import CLUSTER_ENV, key_options
+from .common import CLUSTER_ENV, key_options, log_level_option, log_to_stderr
 from .store_cmd import store_addr
 
 
@@ -81,12 +80,7 @@ def parse_user(_ctx: object, _param: object, values: tuple[str, ...]) -> list[tu
     show_default=True,
     help="Seconds per cluster operation, retries included.",
 )
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
+@log_level_option
 def redis(
     listen: str, cluster: str, key_file: str | None, cluster_keys: str | None,
     pipeline_order: str, requirepass: str | None, users: list[tuple[str, str, str]],
@@ -94,11 +88,7 @@ def redis(
     timeout: float, log_level: str,
 ) -> None:  # fmt: skip
     """Serve RESP2/RESP3 on LISTEN, mapping commands onto the cluster."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s redis-gateway %(levelname)s %(name)s: %(message)s",
-    )
+    log_to_stderr(log_level, "redis-gateway")
     registry = CollectorRegistry()
     if metrics_addr is not None:
         host, _, port = metrics_addr.rpartition(":")

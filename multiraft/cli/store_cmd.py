@@ -14,7 +14,13 @@ from pathlib import Path
 import click
 
 from multiraft import Client
-from multiraft.cli.common import CLUSTER_KEYS_ENV, KEY_ENV, Duration
+from multiraft.cli.common import (
+    CLUSTER_KEYS_ENV,
+    KEY_ENV,
+    Duration,
+    log_level_option,
+    log_to_stderr,
+)
 from multiraft.cli.region import print_status
 from multiraft.errors import MultiraftError
 from multiraft.protocol.limits import check_store_addr
@@ -145,12 +151,7 @@ def store() -> None:
     default=None,
     help="Public certificates (a directory of *.key, or one file) trusted from the start.",
 )
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"]),
-)
+@log_level_option
 def start(
     store_id: int,
     addr: str,
@@ -175,11 +176,7 @@ def start(
 
     Without --key/--trusted it runs in plain mode (no encryption, no
     authentication) and warns so."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        stream=sys.stderr,
-        format=f"%(asctime)s store-{store_id} %(levelname)s %(name)s: %(message)s",
-    )
+    log_to_stderr(log_level, f"store-{store_id}")
     if join is not None and initial_cluster is not None:
         raise click.UsageError("give --initial-cluster or --join, not both")
     Path(data_dir).mkdir(parents=True, exist_ok=True)
