@@ -1,0 +1,1 @@
+"""`multiraft verify`: a Jepsen-style check of a cluster's promises."""
