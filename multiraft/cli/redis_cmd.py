@@ -17,6 +17,7 @@ from multiraft.gateway.commands import Gateway, User
 from multiraft.gateway.server import GatewayServer
 
 from .common import CLUSTER_ENV, key_options, log_level_option, log_to_stderr
+from .gateway_workers import supervise
 from .store_cmd import store_addr
 
 
@@ -80,21 +81,34 @@ def parse_user(_ctx: object, _param: object, values: tuple[str, ...]) -> list[tu
     show_default=True,
     help="Seconds per cluster operation, retries included.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Gateway processes sharing LISTEN (SO_REUSEPORT), each with its own cluster "
+    "connections: one Python process uses one core, so throughput grows with workers up "
+    "to the cores the stores leave free. The pipeline order holds per connection.",
+)
+@click.option("--worker", is_flag=True, hidden=True, help="Run as one of --workers' processes.")
 @log_level_option
 def redis(
     listen: str, cluster: str, key_file: str | None, cluster_keys: str | None,
     pipeline_order: str, requirepass: str | None, users: list[tuple[str, str, str]],
     metrics_addr: str | None,
-    timeout: float, log_level: str,
+    timeout: float, workers: int, worker: bool, log_level: str,
 ) -> None:  # fmt: skip
     """Serve RESP2/RESP3 on LISTEN, mapping commands onto the cluster."""
     log_to_stderr(log_level, "redis-gateway")
+    if workers > 1 and not worker:
+        raise SystemExit(supervise(workers, metrics_addr))
     registry = CollectorRegistry()
-    if metrics_addr is not None:
+    if metrics_addr is not None and not worker:
         host, _, port = metrics_addr.rpartition(":")
         start_http_server(int(port), host, registry)
     access = Access(cluster, cluster_keys, key_file, requirepass, users, timeout)
-    uvloop.run(_serve(listen, access, GatewayServerOptions(registry, pipeline_order)))
+    options = GatewayServerOptions(registry, pipeline_order, reuse_port=worker)
+    uvloop.run(_serve(listen, access, options))
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,7 @@ class Access:
 class GatewayServerOptions:
     registry: CollectorRegistry
     order: str
+    reuse_port: bool
 
 
 async def _serve(listen: str, access: Access, options: GatewayServerOptions) -> None:
@@ -134,7 +149,7 @@ async def _serve(listen: str, access: Access, options: GatewayServerOptions) -> 
         named = {n.encode(): User(p.encode(), await connect(k)) for n, p, k in access.users}
         host, _, port = listen.rpartition(":")
         server = GatewayServer(Gateway(default, named), options.registry, options.order)
-        listening = await server.serve(host, int(port))
+        listening = await server.serve(host, int(port), options.reuse_port)
         logging.getLogger("multiraft").info("redis gateway on %s", listen)
         async with listening:
             await stop.wait()

@@ -279,7 +279,8 @@ async def get(gw: Gateway, s: Session, args: list[bytes]) -> Any:
 
 @command("set", -3)
 async def set_(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    key, value, opts = args[0], args[1], [o.upper() for o in args[2:]]
+    key, value = args[0], args[1]
+    opts = [o.upper() for o in args[2:]] if len(args) > 2 else []
     nx, xx, want_old = b"NX" in opts, b"XX" in opts, b"GET" in opts
     if any(o in (b"EX", b"PX", b"EXAT", b"PXAT", b"KEEPTTL") for o in opts):
         raise RedisError(

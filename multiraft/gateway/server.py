@@ -20,7 +20,9 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
 
 import hiredis
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 QUEUE_DEPTH = 1024
 """Commands a connection may have waiting; past that its socket is not read."""
+MAX_BURST = 64
+"""Replies written at once, at most (a pipeline's, as they come)."""
 MAX_REQUEST_BYTES = MAX_VALUE_SIZE + MAX_KEY_SIZE + 64 * 1024
 """The largest command taken: one key and one value of the largest sizes."""
 READ_CHUNK = 256 * 1024
@@ -58,8 +62,22 @@ class GatewayMetrics:
             registry=registry,
         )
         self.connections = Gauge(
-            "multiraft_gateway_connections", "Client connections open.", registry=registry
+            "multiraft_gateway_connections",
+            "Client connections open.",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
+        self._children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+
+    def observe(self, command: str, result: str, seconds: float) -> None:
+        """Count one answered command and its time (the labelled children
+        kept: looking them up is most of a metric's cost per command)."""
+        children = self._children.get((command, result))
+        if children is None:
+            children = self.commands.labels(command, result), self.seconds.labels(command)
+            self._children[command, result] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class GatewayServer:
@@ -80,8 +98,12 @@ class GatewayServer:
         self._ids = itertools.count(1)
         self.metrics = GatewayMetrics(registry or CollectorRegistry())
 
-    async def serve(self, host: str, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self._connection, host, port, limit=READ_CHUNK)
+    async def serve(self, host: str, port: int, reuse_port: bool = False) -> asyncio.Server:
+        """Listen; with `reuse_port`, next to other processes on the same
+        port (the kernel spreads connections over them)."""
+        return await asyncio.start_server(
+            self._connection, host, port, limit=READ_CHUNK, reuse_port=reuse_port or None
+        )
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = self.gateway.session(next(self._ids))
@@ -138,17 +160,23 @@ class GatewayServer:
         queue: asyncio.Queue[list[bytes] | RedisError | None],
         writer: asyncio.StreamWriter,
     ) -> None:
+        """Run the commands one after another; the replies of a burst (the
+        commands already waiting when one finishes) leave in one write."""
+        out: list[bytes] = []
         while (item := await queue.get()) is not None:
             if isinstance(item, RedisError):
                 # A protocol error: Redis says why and closes the
                 # connection (`_connection` does, after `_linger`).
-                writer.write(encode(item, session.proto))
+                writer.write(b"".join(out) + encode(item, session.proto))
                 await writer.drain()
                 if writer.can_write_eof():
                     writer.write_eof()
                 return
-            writer.write(encode(await self._run(session, item), session.proto))
-            await writer.drain()
+            out.append(encode(await self._run(session, item), session.proto))
+            if session.closing or queue.empty() or len(out) >= MAX_BURST:
+                writer.write(b"".join(out))
+                out.clear()
+                await writer.drain()
             if session.closing:  # QUIT: the reader, waiting for input, sees the end
                 writer.close()
                 return
@@ -161,36 +189,32 @@ class GatewayServer:
     ) -> None:
         """Each command waits only for the earlier ones on its keys (and a
         keyless one for all earlier ones, and all later ones for it);
-        replies still leave in arrival order."""
-        replies: asyncio.Queue[asyncio.Task[tuple[bytes, str]] | None] = asyncio.Queue(QUEUE_DEPTH)
-        sender = asyncio.create_task(_send_in_order(replies, writer))
-        chains: dict[bytes, asyncio.Task[tuple[bytes, str]]] = {}
-        running: set[asyncio.Task[tuple[bytes, str]]] = set()
-        barrier: asyncio.Task[tuple[bytes, str]] | None = None
-        while (item := await queue.get()) is not None:
-            if isinstance(item, RedisError):
-                await replies.put(asyncio.create_task(_refusal(item, session)))
-                break
-            keys = command_keys(item)
-            if keys is None:
-                deps = list(running)
-            else:
-                deps = [chains[k] for k in keys if k in chains]
-                deps += [barrier] if barrier is not None and not barrier.done() else []
-            task = asyncio.create_task(self._run_after(deps, session, item))
-            running.add(task)
-            task.add_done_callback(running.discard)
-            if keys is None:
-                barrier = task
-            for k in keys or ():
-                chains[k] = task
-                task.add_done_callback(_unchain(chains, k))
-            await replies.put(task)
-        await replies.put(None)
+        replies still leave in arrival order, a burst's in one write."""
+        bursts: asyncio.Queue[list[Running] | None] = asyncio.Queue(QUEUE_DEPTH // MAX_BURST)
+        sender = asyncio.create_task(_send_in_order(bursts, writer))
+        chains = KeyChains()
+        ended = False
+        while not ended:
+            item: list[bytes] | RedisError | None = await queue.get()
+            burst: list[Running] = []
+            while True:
+                if item is None:
+                    ended = True
+                elif isinstance(item, RedisError):
+                    burst.append(asyncio.create_task(_refusal(item, session)))
+                    ended = True
+                else:
+                    burst.append(chains.start(item, partial(self._run_after, session, item)))
+                if ended or queue.empty() or len(burst) >= MAX_BURST:
+                    break
+                item = queue.get_nowait()
+            if burst:
+                await bursts.put(burst)
+        await bursts.put(None)
         await sender
 
     async def _run_after(
-        self, deps: list[asyncio.Task[tuple[bytes, str]]], session: Session, argv: list[bytes]
+        self, session: Session, argv: list[bytes], deps: list[Running]
     ) -> tuple[bytes, str]:
         if deps:
             await asyncio.wait(deps)
@@ -207,9 +231,51 @@ class GatewayServer:
         name = argv[0].lower()
         command = name.decode() if name in COMMANDS else "unknown"
         result = str(reply).split(" ", 1)[0] if isinstance(reply, RedisError) else "ok"
-        self.metrics.commands.labels(command, result).inc()
-        self.metrics.seconds.labels(command).observe(time.monotonic() - start)
+        self.metrics.observe(command, result, time.monotonic() - start)
         return reply
+
+
+Running = asyncio.Task[tuple[bytes, str]]
+"""A command under way: its encoded reply, and what then ("", "close", "eof")."""
+
+
+class KeyChains:
+    """Which command each key waits for: the last one started on it; and
+    the last keyless command, which every later command waits for. A key's
+    last command has waited for the ones before it, so waiting for every
+    key's last command (and the last keyless one) waits for all."""
+
+    def __init__(self) -> None:
+        self.last: dict[bytes, Running] = {}
+        self.barrier: Running | None = None
+
+    def start(
+        self,
+        argv: list[bytes],
+        run: Callable[[list[Running]], Coroutine[Any, Any, tuple[bytes, str]]],
+    ) -> Running:
+        """Start `run(deps)` for the command `argv`, after what it must follow."""
+        keys = command_keys(argv)
+        barrier = self.barrier if self.barrier is not None and not self.barrier.done() else None
+        if keys is None:
+            deps = list(self.last.values())
+        else:
+            deps = [self.last[k] for k in keys if k in self.last]
+        if barrier is not None:
+            deps.append(barrier)
+        task = asyncio.create_task(run(deps))
+        if keys is None:
+            self.barrier = task
+        elif keys:
+            for k in keys:
+                self.last[k] = task
+            task.add_done_callback(partial(self._forget, keys))
+        return task
+
+    def _forget(self, keys: list[bytes], task: Running) -> None:
+        for k in keys:
+            if self.last.get(k) is task:
+                del self.last[k]
 
 
 async def _refusal(error: RedisError, session: Session) -> tuple[bytes, str]:
@@ -217,19 +283,25 @@ async def _refusal(error: RedisError, session: Session) -> tuple[bytes, str]:
 
 
 async def _send_in_order(
-    replies: asyncio.Queue[asyncio.Task[tuple[bytes, str]] | None], writer: asyncio.StreamWriter
+    bursts: asyncio.Queue[list[Running] | None], writer: asyncio.StreamWriter
 ) -> None:
-    """Write each reply once its command is done, in arrival order; after a
-    protocol error half-close (the connection lingers, then closes), after
-    QUIT close. It reads the queue to its end whatever happens, so the
-    commands' side never waits on it forever."""
+    """Write each burst's replies, in arrival order, in one write once they
+    are all done; after a protocol error half-close (the connection
+    lingers, then closes), after QUIT close. It reads the queue to its end
+    whatever happens, so the commands' side never waits on it forever."""
     ended = False
-    while (task := await replies.get()) is not None:
-        data, then = await task
+    while (burst := await bursts.get()) is not None:
+        out: list[bytes] = []
+        then = ""
+        for task in burst:
+            data, after = await task
+            if not (ended or then):
+                out.append(data)
+                then = after
         if ended:
             continue
         try:
-            writer.write(data)
+            writer.write(b"".join(out))
             await writer.drain()
         except ConnectionError:
             ended = True  # the client went away: its replies go nowhere
@@ -239,18 +311,6 @@ async def _send_in_order(
         elif then == "close":
             writer.close()
         ended = bool(then)
-
-
-def _unchain(
-    chains: dict[bytes, asyncio.Task[tuple[bytes, str]]], key: bytes
-) -> Callable[[asyncio.Task[tuple[bytes, str]]], None]:
-    """A done-callback: `key` no longer waits on this command once it is done."""
-
-    def forget(task: asyncio.Task[tuple[bytes, str]]) -> None:
-        if chains.get(key) is task:
-            del chains[key]
-
-    return forget
 
 
 async def _linger(reader: asyncio.StreamReader) -> None:

@@ -4,6 +4,7 @@ stores, driven by redis-py (and redis-cli when it is installed)."""
 from __future__ import annotations
 
 import math
+import os
 import random
 import shutil
 import signal
@@ -456,3 +457,60 @@ def test_key_order_keeps_each_keys_commands_in_order_in_a_pipeline(gateways) -> 
         got = pipe.execute(raise_on_error=False)
         assert [_norm(x) for x in got] == [_norm(x) for x in expected], cmds
     assert r.execute_command("QUIT")
+
+
+def test_workers_share_the_port_and_their_metrics_add_up(gateways) -> None:
+    """`--workers 2`: two processes serve one port; the supervisor's
+    /metrics counts every command, whichever worker ran it; SIGTERM to the
+    supervisor stops both workers."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics_port = free_ports(1)[0]
+    g = gateways(None, "--workers", "2", "--metrics-addr", f"127.0.0.1:{metrics_port}")
+    clients = [g.client() for _ in range(16)]
+    for i, r in enumerate(clients):
+        assert r.set(b"w%d" % i, b"%d" % i)
+    for i, r in enumerate(clients):
+        assert r.get(b"w%d" % (15 - i)) == b"%d" % (15 - i)
+    workers = _children(g.proc.pid)
+    assert len(workers) == 2
+    # The kernel spread the 16 connections over both (all on one: 2 ** -15).
+    held = [_connections_on(g.port, pid) for pid in workers]
+    assert sum(held) == 16 and all(held), held
+
+    def sets_counted() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as m:
+            text = m.read().decode()
+        return sum(
+            s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "multiraft_gateway_commands_total" and s.labels["command"] == "set"
+        )
+
+    assert sets_counted() == 16
+    for r in clients:
+        r.close()
+    g.stop()
+    for pid in workers:
+        wait_for(f"worker {pid} to exit", lambda pid=pid: not Path(f"/proc/{pid}").exists(), 15)
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _connections_on(port: int, pid: int) -> int:
+    """Established TCP connections to local `port` that process `pid` holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:
+            count += 1
+    return count
