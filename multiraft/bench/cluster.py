@@ -1,6 +1,7 @@
-"""A throwaway local cluster for `multiraft bench`: 3 store processes on free
-loopback ports in a temp dir, started as `cluster up` starts them, each
-stopped by its pid on the way out (also on Ctrl-C and errors)."""
+"""A throwaway local cluster for `multiraft bench` and `multiraft verify`:
+store processes (3 by default) on free loopback ports in a temp dir, started
+as `cluster up` starts them, each stopped by its pid on the way out (also on
+Ctrl-C and errors)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,15 @@ class LocalCluster:
         replicas: int = 3,
         extra_args: tuple[str, ...] = (),
         secure: bool = False,
+        addrs: dict[int, str] | None = None,
+        prefix: str = "multiraft-bench-",
     ) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="multiraft-bench-"))
-        ports = free_ports(stores)
-        self.addrs = {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(ports)}
+        """`addrs`: store id -> HOST:PORT (default: `stores` free loopback
+        ports); `prefix`: of the temp dir's name."""
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        if addrs is None:
+            addrs = {i + 1: f"127.0.0.1:{p}" for i, p in enumerate(free_ports(stores))}
+        self.addrs = addrs
         self.replicas = replicas
         self.extra_args = extra_args
         self.keys_dir = make_cluster_keys(self.root / "keys", self.addrs) if secure else None
@@ -92,6 +98,7 @@ class LocalCluster:
 
     def _spawn(self, sid: int, addr: str, spec: str) -> subprocess.Popen[bytes]:
         cmd = [
+            *self.launcher(sid),
             sys.executable, "-m", "multiraft.cli.main", "store", "start",
             "--store-id", str(sid), "--addr", addr,
             "--data-dir", str(self.root / f"store-{sid}"),
@@ -105,6 +112,11 @@ class LocalCluster:
             # Its own session: a Ctrl-C in the terminal reaches only the
             # bench, which then stops the stores itself, in order.
             return subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
+
+    def launcher(self, sid: int) -> list[str]:
+        """What the store's command runs under (none here; verify runs
+        each store in its network namespace)."""
+        return []
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Until the first region has a leader that answers."""
@@ -136,11 +148,13 @@ class LocalCluster:
 
     def stop(self) -> None:
         """SIGTERM every store, SIGKILL what outlives STOP_TIMEOUT, then
-        remove the temp dir."""
+        remove the temp dir. A stopped (SIGSTOP) store is continued too, so
+        it acts on the SIGTERM."""
         for p in self.procs.values():
             if p.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p.pid, signal.SIGTERM)
+                    os.kill(p.pid, signal.SIGCONT)
         deadline = time.monotonic() + STOP_TIMEOUT
         for p in self.procs.values():
             try:
