@@ -235,6 +235,18 @@ async def client_(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     raise RedisError(f"ERR unknown subcommand '{sub.decode('utf-8', 'replace')}' for 'client'")
 
 
+@command("config", -2)
+async def config(gw: Gateway, s: Session, args: list[bytes]) -> Any:
+    """The gateway has no runtime settings: CONFIG GET matches none (as Redis
+    answers an unknown one; redis-benchmark asks), CONFIG SET says so."""
+    sub = args[0].lower()
+    if sub == b"get" and len(args) >= 2:
+        return {}
+    if sub in (b"set", b"resetstat", b"rewrite"):
+        raise RedisError("ERR the multiraft gateway has no runtime configuration")
+    raise RedisError(f"ERR unknown subcommand '{sub.decode('utf-8', 'replace')}' for 'config'")
+
+
 @command("command", -1)
 async def command_(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     """Enough for redis-cli: it asks COMMAND DOCS for hints and copes with none."""

@@ -197,6 +197,9 @@ def test_connection_commands_errors_and_scan(gateways) -> None:
         r.incr("s")
     with pytest.raises(redis.ResponseError, match="no transactions"):
         r.execute_command("MULTI")
+    assert r.config_get("appendonly") == {}
+    with pytest.raises(redis.ResponseError, match="no runtime configuration"):
+        r.config_set("appendonly", "yes")
     r.set("n", (1 << 63) - 1)
     with pytest.raises(redis.ResponseError, match="overflow"):
         r.incr("n")
