@@ -17,6 +17,7 @@ from .redis_cmd import redis
 from .region import region, status
 from .security_cmd import keys, trust
 from .store_cmd import cluster, store
+from .verify_cmd import verify
 
 
 class OneLineErrors(click.Group):
@@ -79,6 +80,7 @@ main.add_command(bench)
 main.add_command(keys)
 main.add_command(trust)
 main.add_command(redis)
+main.add_command(verify)
 
 
 if __name__ == "__main__":

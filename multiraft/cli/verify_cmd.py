@@ -1,0 +1,202 @@
+"""`multiraft verify`: a Jepsen-style check of the cluster's promises that
+anyone can run on their machine, and `verify check FILE` to check a
+history again."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from multiraft.client.connection import parse_cluster
+from multiraft.client.keys import KeyArgs
+from multiraft.errors import MultiraftError
+from multiraft.verify.history import load, load_faults
+from multiraft.verify.nemesis import NEMESES
+from multiraft.verify.netns import NetnsError
+from multiraft.verify.runner import Unavailable, VerifyConfig, check_and_report, run
+
+from .common import CommandFailed, Duration, key_options
+
+POSITIVE = click.IntRange(min=1)
+
+
+class Nemeses(click.ParamType):
+    """Comma-separated nemesis names, "all" (None: every one that can run
+    here) or "none"."""
+
+    name = "nemeses"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, ...] | None:
+        if value is None or isinstance(value, tuple):
+            return value
+        names = [n.strip() for n in str(value).split(",") if n.strip()]
+        if names == ["all"]:
+            return None
+        if names == ["none"]:
+            return ()
+        unknown = [n for n in names if n not in NEMESES]
+        if unknown or not names:
+            self.fail(f"{value!r}: choose from {', '.join(NEMESES)}, all or none", param, ctx)
+        return tuple(names)
+
+
+@click.group(invoke_without_command=True)
+@click.option(
+    "--stores",
+    type=click.IntRange(3, 9),
+    default=3,
+    show_default=True,
+    help="Stores of the cluster verify starts (3 replicas of every region).",
+)
+@click.option(
+    "--duration", type=Duration(), default=60.0, show_default=True, help="Seconds of faults."
+)
+@click.option(
+    "--nemesis",
+    type=Nemeses(),
+    default="all",
+    show_default=True,
+    help="Faults, comma-separated: kill (SIGKILL, restart), pause (SIGSTOP, SIGCONT), "
+    "partition (network namespaces: root and `ip` only), split, transfer (leadership), "
+    "move (a replica: needs a store without one, so --stores 5). 'all': every one that "
+    "can run here, saying why others cannot; one named that cannot run is refused.",
+)
+@click.option("--workers", type=POSITIVE, default=8, show_default=True, help="Concurrent clients.")
+@click.option("--keys", type=POSITIVE, default=16, show_default=True, help="Registers.")
+@click.option("--sets", type=click.IntRange(min=0), default=2, show_default=True, help="Sets.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Operations per second the workers aim at together (histories stay checkable).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds per operation before it counts as unknown.",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds the checker may spend on one key before it says 'unknown'.",
+)
+@click.option("--seed", type=int, default=None, help="RNG seed [default: random, printed].")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for history.jsonl, faults.jsonl, latency.png and store logs "
+    "[default: ./verify-YYYYmmdd-HHMMSS].",
+)
+@click.option(
+    "--against",
+    metavar="HOST:PORT[,...]",
+    help="Verify this running cluster instead of starting one (only the faults an "
+    "admin client can cause: split, transfer, move).",
+)
+@key_options("With --against: the client's")
+@click.pass_context
+def verify(
+    ctx: click.Context, stores: int, duration: float, nemesis: tuple[str, ...] | None,
+    workers: int, keys: int, sets: int, rate: float, timeout: float, budget: float,
+    seed: int | None, out: Path | None, against: str | None, key_file: str | None,
+    cluster_keys: str | None,
+) -> int | None:  # fmt: skip
+    """Run register and set workloads on a cluster while injecting faults,
+    then check that every key's history is linearizable.
+
+    Without --against it starts its own local cluster (in a temp dir,
+    removed afterwards). It writes the history, the faults, a latency plot
+    and the store logs to --out, prints a table per key and one summary
+    line, and exits 0 only if every key checked out (a key the checker
+    could not decide in --budget does not).
+    """
+    if ctx.invoked_subcommand is not None:
+        return None
+    cfg = VerifyConfig(
+        stores=stores, duration=duration, nemesis=nemesis, workers=workers, keys=keys,
+        sets=sets, seed=random.randrange(2**32) if seed is None else seed,
+        out=out or Path(time.strftime("verify-%Y%m%d-%H%M%S")), rate=rate,
+        timeout=timeout, budget=budget, against=_endpoints(against),
+        client_keys=_client_keys(key_file, cluster_keys),
+    )  # fmt: skip
+    with _sigterm_raises():
+        try:
+            return run(cfg, Console(soft_wrap=True))
+        except Unavailable as e:
+            raise click.UsageError(str(e)) from None
+        except (MultiraftError, NetnsError, RuntimeError, TimeoutError) as e:
+            raise CommandFailed(f"{type(e).__name__}: {e}") from None
+
+
+@verify.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--faults",
+    "faults_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Faults to shade in the plot [default: faults.jsonl next to FILE, if there].",
+)
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds the checker may spend on one key before it says 'unknown'.",
+)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG here.")
+def check(file: Path, faults_file: Path | None, budget: float, plot: Path | None) -> int:
+    """Check a history file (JSON lines, as verify writes) again."""
+    if faults_file is None and (file.parent / "faults.jsonl").exists():
+        faults_file = file.parent / "faults.jsonl"
+    try:
+        ops = load(file)
+        faults = load_faults(faults_file) if faults_file is not None else []
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="FILE") from None
+    return check_and_report(ops, faults, Console(soft_wrap=True), budget, plot, title=str(file))
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the stores and namespaces go too."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _endpoints(against: str | None) -> tuple[str, ...] | None:
+    if against is None:
+        return None
+    try:
+        return tuple(parse_cluster(against))
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="'--against'") from None
+
+
+def _client_keys(key_file: str | None, cluster_keys: str | None) -> KeyArgs:
+    if key_file is None and cluster_keys is None:
+        return {}
+    if key_file is None or cluster_keys is None:
+        raise click.UsageError("give both --key and --cluster-keys, or neither")
+    return {"key": key_file, "cluster_keys": cluster_keys}
