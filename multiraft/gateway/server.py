@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 QUEUE_DEPTH = 1024
 """Commands a connection may have waiting; past that its socket is not read."""
 MAX_BURST = 64
-"""Replies written at once, at most (a pipeline's, as they come)."""
+"""Replies written at once, at most (a pipeline's, as they come); in
+Redis' order also at most READ_CHUNK bytes of them held back."""
 MAX_REQUEST_BYTES = MAX_VALUE_SIZE + MAX_KEY_SIZE + 64 * 1024
 """The largest command taken: one key and one value of the largest sizes."""
 READ_CHUNK = 256 * 1024
@@ -163,6 +164,7 @@ class GatewayServer:
         """Run the commands one after another; the replies of a burst (the
         commands already waiting when one finishes) leave in one write."""
         out: list[bytes] = []
+        held = 0
         while (item := await queue.get()) is not None:
             if isinstance(item, RedisError):
                 # A protocol error: Redis says why and closes the
@@ -173,9 +175,11 @@ class GatewayServer:
                     writer.write_eof()
                 return
             out.append(encode(await self._run(session, item), session.proto))
-            if session.closing or queue.empty() or len(out) >= MAX_BURST:
+            held += len(out[-1])
+            if session.closing or queue.empty() or len(out) >= MAX_BURST or held >= READ_CHUNK:
                 writer.write(b"".join(out))
                 out.clear()
+                held = 0
                 await writer.drain()
             if session.closing:  # QUIT: the reader, waiting for input, sees the end
                 writer.close()
