@@ -65,10 +65,11 @@ class Nemeses(click.ParamType):
     type=Nemeses(),
     default="all",
     show_default=True,
-    help="Faults, comma-separated: kill (SIGKILL, restart), pause (SIGSTOP, SIGCONT), "
-    "partition (network namespaces: root and `ip` only), split, transfer (leadership), "
-    "move (a replica: needs a store without one, so --stores 5). 'all': every one that "
-    "can run here, saying why others cannot; one named that cannot run is refused.",
+    help="Faults, comma-separated, or all / none. kill: SIGKILL a store, restart it; pause: "
+    "SIGSTOP, SIGCONT; partition: cut stores apart (a network namespace per store: needs "
+    "root and `ip`); split; transfer (leadership); move (a replica: needs a store holding "
+    "none, so --stores 5, every region having 3). 'all': every one that can run here, "
+    "the others left out with the reason; one named that cannot run is refused.",
 )
 @click.option("--workers", type=POSITIVE, default=8, show_default=True, help="Concurrent clients.")
 @click.option("--keys", type=POSITIVE, default=16, show_default=True, help="Registers.")
@@ -76,7 +77,7 @@ class Nemeses(click.ParamType):
 @click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
-    default=300.0,
+    default=500.0,
     show_default=True,
     help="Operations per second the workers aim at together (histories stay checkable).",
 )

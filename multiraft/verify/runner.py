@@ -51,7 +51,7 @@ class VerifyConfig:
     sets: int = 2
     seed: int = 0
     out: Path = Path("verify-out")
-    rate: float | None = 300.0
+    rate: float | None = 500.0
     timeout: float = 5.0
     """Per operation, the client's retries included."""
     budget: float = 10.0
