@@ -119,7 +119,8 @@ def run(cfg: VerifyConfig, console: Console) -> int:
     dump(faults, cfg.out / "faults.jsonl")
     if session.missing:
         console.print(f"[yellow]no final read succeeded for: {', '.join(session.missing)}[/]")
-    return check_and_report(ops, faults, console, cfg.budget, cfg.out / "latency.png")
+    title = f"multiraft verify: {len(stores)} stores, {', '.join(kinds) or 'no faults'}"
+    return check_and_report(ops, faults, console, cfg.budget, cfg.out / "latency.png", title)
 
 
 def check_and_report(
