@@ -189,10 +189,11 @@ class Store:
     def _tick(self) -> None:
         """Tick the awake regions only: a quiet one costs nothing."""
         ctx = self.ctx
+        lost = self.watch.lost
         for region_id in list(ctx.awake):
             peer = ctx.peers[region_id]
             if not peer.frozen:
-                quiesce.tick(ctx, peer)
+                quiesce.tick(ctx, peer, lost)
         ctx.active.update(ctx.awake)
         self._ticks += 1
         gossip_due = self._ticks % gossip.GOSSIP_TICKS == 0

@@ -18,8 +18,8 @@ change, a leader transfer or a snapshot wakes a replica: it is ticked
 again from where it stopped. Failure detection moves to the store level:
 every store pings every other store every other tick (`ping`; a gossip
 round counts as one), and when one falls
-silent for an election timeout, or comes back, each store wakes its
-regions with a replica there (`on_store_change`). The followers of a dead
+silent for an election timeout, each store wakes the regions it led; when
+one comes back, the regions with a replica there. The followers of a dead
 leader then elect a new one as usual, PreVote and randomized timeouts
 included; a follower whose leader's store is alive never campaigns.
 
@@ -28,6 +28,8 @@ and heartbeats are the core's own, flagged on their way out.
 """
 
 from __future__ import annotations
+
+from collections.abc import Set as AbstractSet
 
 from ...transport import codec
 from ..context import StoreContext
@@ -52,12 +54,13 @@ def wake(ctx: StoreContext, peer: Peer) -> None:
     peer.quiescing = False
 
 
-def tick(ctx: StoreContext, peer: Peer) -> None:
-    """One tick of an awake replica; a leader counts idle ticks."""
+def tick(ctx: StoreContext, peer: Peer, lost: AbstractSet[int] = frozenset()) -> None:
+    """One tick of an awake replica; a leader counts idle ticks. `lost`:
+    the stores that fell silent (`StoreWatch.lost`)."""
     peer.raw_node.tick()
     if not (ctx.config.hibernate and peer.is_leader()):
         return
-    if is_idle(peer):
+    if is_idle(peer, lost):
         peer.idle_ticks += 1
         peer.quiescing = peer.idle_ticks >= QUIET_AFTER_TICKS
     else:
@@ -67,7 +70,11 @@ def tick(ctx: StoreContext, peer: Peer) -> None:
         _go_quiet(ctx, peer)  # alone: nobody to tell
 
 
-def is_idle(peer: Peer) -> bool:
+def is_idle(peer: Peer, lost: AbstractSet[int] = frozenset()) -> bool:
+    """Nothing to do and every replica has it all, except those on stores
+    that fell silent: a leader waits for no dead replica to go quiet (its
+    region would stay awake as long as the store is down), and the store's
+    return wakes it to bring that replica up to date."""
     if peer.writes or peer.reads or peer.proposals or peer.read_waits or peer.ready_reads:
         return False
     st = peer.raw_node.status()
@@ -76,7 +83,9 @@ def is_idle(peer: Peer) -> bool:
         st.applied == st.hard_state.commit == last
         and st.pending_conf_index <= st.applied
         and not st.lead_transferee
-        and all(pr.match == last for pr in st.progress.values())
+        and all(
+            pr.match == last or peer.store_of_peer(pid) in lost for pid, pr in st.progress.items()
+        )
     )
 
 
@@ -115,6 +124,8 @@ class StoreWatch:
         config = ctx.config
         self.silent_after = config.raft.election_tick * config.tick_interval
         self.reachable: set[int] = set()
+        self.lost: set[int] = set()
+        """Stores that were reachable and fell silent, until they are back."""
         self.ping = codec.encode_peer_batch(codec.PeerBatch(ctx.cluster_id, ctx.store_id))
         self.came_back = False
         """Some store became reachable since the last `take_came_back`."""
@@ -128,8 +139,12 @@ class StoreWatch:
                 if store_id != ctx.store_id:
                     ctx.outbox.frame(store_id, self.ping)
         reachable = set(ctx.book.heard_within(self.silent_after, ctx.now))
-        for store_id in reachable ^ self.reachable:
+        for store_id in self.reachable - reachable:
+            self._wake_regions_led_by(store_id)
+            self.lost.add(store_id)
+        for store_id in reachable - self.reachable:
             self._wake_regions_on(store_id)
+            self.lost.discard(store_id)
         self.came_back |= bool(reachable - self.reachable)
         self.reachable = reachable
 
@@ -137,10 +152,20 @@ class StoreWatch:
         came_back, self.came_back = self.came_back, False
         return came_back
 
+    def _wake_regions_led_by(self, store_id: int) -> None:
+        """`store_id` fell silent: wake the quiet regions it led, so that
+        their followers elect another leader. The regions where it only held
+        a follower stay quiet: their leaders lose nothing by not hearing
+        from it (a request wakes them, and they count their quorum again),
+        and waking them would put every region it held on the survivors'
+        ticks while they hold a third of them in elections."""
+        for peer in self.ctx.peers.values():
+            if peer.quiet and peer.leader_store() == store_id:
+                wake(self.ctx, peer)
+
     def _wake_regions_on(self, store_id: int) -> None:
-        """`store_id` fell silent or came back: wake every quiet region with a
-        replica there, so that followers of a lost leader elect another, and
-        leaders bring a returning replica up to date."""
+        """`store_id` came back: wake every quiet region with a replica
+        there, so that leaders bring the returning replica up to date."""
         for peer in self.ctx.peers.values():
             if peer.quiet and peer.has_replica_on(store_id):
                 wake(self.ctx, peer)

@@ -106,6 +106,33 @@ def test_the_followers_of_a_dead_leaders_quiet_regions_elect_another(cluster: Si
     assert cluster.now - killed_at < 20.0
 
 
+def test_a_dead_store_wakes_only_the_regions_it_led(cluster: SimCluster) -> None:
+    """Its followers elect; the regions where it held a follower stay quiet
+    on the other stores (their leaders lose nothing by not hearing it); the
+    new leaders go quiet again without waiting for its replicas."""
+    run_ops(cluster, *[("split", k, None) for k in (b"c", b"f", b"j", b"m", b"p", b"t")])
+    cluster.run(3.0)
+    assert quiet_everywhere(cluster)
+    leaders = {rid: cluster.leader_of(rid) for rid in cluster.stores[1].store.peers}
+    victim = max(set(leaders.values()), key=list(leaders.values()).count)
+    led = {rid for rid, leader in leaders.items() if leader == victim}
+    assert led and len(led) < len(leaders)
+    woken: set[int] = set()
+    cluster.crash(victim, restart_in=60.0)
+    for _ in range(60):
+        cluster.run(0.1)
+        for s in cluster.stores.values():
+            if s.store is not None and s.store.ctx.store_id != victim:
+                woken |= s.store.ctx.awake
+    assert woken == led
+    for rid in leaders:
+        assert cluster.leader_of(rid) not in (None, victim), rid
+    # The new leaders go quiet again without the dead store's replicas.
+    cluster.run(3.0)
+    survivors = [s.store for sid, s in cluster.stores.items() if sid != victim]
+    assert all(store is not None and not store.ctx.awake for store in survivors)
+
+
 def test_a_follower_that_missed_writes_catches_up_when_woken(cluster: SimCluster) -> None:
     cluster.run(3.0)
     follower = next(sid for sid in cluster.stores if sid != cluster.leader_of(1))
