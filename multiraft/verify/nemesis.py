@@ -164,12 +164,13 @@ class Nemesis:
     async def _regions(self) -> list[tuple[Region, int | None]]:
         """The regions holding the run's keys (none if the directory cannot
         be read now: this fault is skipped)."""
-        start, end = self.keys.span
+        keys = [k.encode() for k in self.keys.registers]
+        keys += [self.keys.set_range(s)[0] for s in self.keys.sets]
         try:
             regions = await self.admin.regions()
         except MultiraftError:
             return []
-        return [(r, ld) for r, ld in regions if r.start < end and (not r.end or r.end > start)]
+        return [(r, ld) for r, ld in regions if any(r.contains(k) for k in keys)]
 
     async def _admin(self, name: str, detail: str, call: Coroutine[Any, Any, Any]) -> None:
         """An admin request as a fault: its window is the call's; a refusal

@@ -72,11 +72,6 @@ class Keys:
     def all(self) -> tuple[str, ...]:
         return self.registers + self.sets
 
-    @property
-    def span(self) -> tuple[bytes, bytes]:
-        """[start, end) holding every key of the run."""
-        return _prefix_range(self.prefix)
-
     def element(self, set_name: str, e: int) -> bytes:
         return f"{set_name}/{e:08d}".encode()
 

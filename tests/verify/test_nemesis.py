@@ -59,17 +59,19 @@ def _region(rid: int, start: str, end: str, stores: list[int]) -> Region:
 
 
 class FakeAdmin:
-    """Two regions over the run's registers (the second from r04), on
-    stores 1-3 of 4, led by store 1; `refuse`: the admin calls raise."""
+    """Two regions over the run's keys (the second from r04) and two
+    without any, on stores 1-3 of 4, led by store 1; `refuse`: the admin
+    calls raise."""
 
     def __init__(self, refuse: bool = False) -> None:
         self.refuse = refuse
         self.calls: list[tuple[str, Any]] = []
-        r04 = KEYS.registers[4]
+        r00, r04 = KEYS.registers[0], KEYS.registers[4]
         self.entries = [
-            (_region(1, "", r04, [1, 2, 3]), 1),
-            (_region(2, r04, "", [1, 2, 3]), 1),
-            (_region(3, "zzz", "", [1, 2, 3]), 1),  # not the run's
+            (_region(4, "", r00, [1, 2, 3]), 1),  # none of the run's keys
+            (_region(1, r00, r04, [1, 2, 3]), 1),
+            (_region(2, r04, "zzz", [1, 2, 3]), 1),
+            (_region(3, "zzz", "", [1, 2, 3]), 1),  # none of the run's keys
         ]
 
     async def regions(self) -> list[tuple[Region, int | None]]:
@@ -151,7 +153,8 @@ def test_admin_faults_pick_run_regions_and_sensible_targets() -> None:
     assert {c[0] for c in admin.calls} == {"split", "transfer", "move"}
     for call in admin.calls:
         if call[0] == "split":
-            assert call[1] in {k.encode() for k in KEYS.registers} - {KEYS.registers[4].encode()}
+            starts = {KEYS.registers[0].encode(), KEYS.registers[4].encode()}
+            assert call[1] in {k.encode() for k in KEYS.registers} - starts
         elif call[0] == "transfer":
             assert call[1] in (1, 2) and call[2] in (2, 3)
         else:
