@@ -52,7 +52,7 @@ def ip(*args: str) -> None:
 
 def available() -> str | None:
     """None if this process can make namespaces, else why not (a probe
-    namespace and veth pair are made and removed)."""
+    namespace, veth pair and bridge are made and removed)."""
     if shutil.which("ip") is None:
         return "no `ip` command (iproute2) on PATH"
     if os.geteuid() != 0:
@@ -62,11 +62,13 @@ def available() -> str | None:
         ip("netns", "add", probe)
         ip("link", "add", f"{probe}h", "type", "veth", "peer", "name", f"{probe}n")
         ip("link", "set", f"{probe}n", "netns", probe)
+        ip("link", "add", f"{probe}b", "type", "bridge")
     except NetnsError as e:
         return str(e)
     finally:
-        with contextlib.suppress(NetnsError):
-            ip("link", "del", f"{probe}h")
+        for link in (f"{probe}b", f"{probe}h"):
+            with contextlib.suppress(NetnsError):
+                ip("link", "del", link)
         with contextlib.suppress(NetnsError):
             ip("netns", "del", probe)
     return None

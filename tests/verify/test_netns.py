@@ -38,6 +38,23 @@ def test_refused_without_the_ip_command(monkeypatch: pytest.MonkeyPatch) -> None
     assert netns.available() == "no `ip` command (iproute2) on PATH"
 
 
+def test_refused_with_what_ip_said_when_the_probe_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As in a container without CAP_NET_ADMIN: root, `ip`, and no namespaces."""
+    ran: list[tuple[str, ...]] = []
+
+    def ip(*args: str) -> None:
+        ran.append(args)
+        if args[:2] == ("netns", "add"):
+            raise netns.NetnsError(f"ip {' '.join(args)} failed: Operation not permitted")
+
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(netns.shutil, "which", lambda _name: "/usr/sbin/ip")
+    monkeypatch.setattr(netns, "ip", ip)
+    reason = netns.available()
+    assert reason is not None and reason.endswith("failed: Operation not permitted")
+    assert ran[-1][:2] == ("netns", "del")  # the probe is cleaned up whatever happened
+
+
 @pytest.mark.skipif(shutil.which("ip") is None, reason="no `ip` command (iproute2)")
 def test_a_failing_ip_command_says_what_it_ran() -> None:
     with pytest.raises(netns.NetnsError, match="ip link del mrv-no-such-link"):
