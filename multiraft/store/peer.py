@@ -97,6 +97,9 @@ class Peer:
         self.idle_ticks = 0
         self.gossip_due = True
         """Its descriptor or leadership changed since it was last gossiped."""
+        self.leader_lost = 0
+        """The Raft id of a leader whose store fell silent (0: none): not
+        named to clients, who would wait on a dead store, until it is back."""
         self.heard_from: dict[int, int] = {}
         """peer id -> store id of peers that sent this replica messages but
         are not in its descriptor: a replica that missed membership changes
@@ -127,8 +130,10 @@ class Peer:
         return self.soft_state.raft_state == StateType.LEADER
 
     def leader_store(self) -> int | None:
+        """The leader's store as this replica knows it, unless that store
+        fell silent (`leader_lost`)."""
         lead = self.soft_state.lead
-        return self._stores.get(lead) if lead else None
+        return self._stores.get(lead) if lead and lead != self.leader_lost else None
 
     def has_replica_on(self, store_id: int) -> bool:
         return store_id in self._stores.values()

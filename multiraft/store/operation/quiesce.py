@@ -158,17 +158,34 @@ class StoreWatch:
         a follower stay quiet: their leaders lose nothing by not hearing
         from it (a request wakes them, and they count their quorum again),
         and waking them would put every region it held on the survivors'
-        ticks while they hold a third of them in elections."""
+        ticks while they hold a third of them in elections.
+
+        A woken follower is credited the election timeout of ticks it
+        missed while quiet: nothing came from its leader's store for that
+        long, which is what its own ticks would have counted (so the
+        leader's lease, shorter, has run out). Its randomized timeout then
+        fires within the next election timeout, spread over those ticks,
+        instead of one to two election timeouts after the store noticed.
+        Until it hears of a new leader it names none to clients
+        (`Peer.leader_lost`), who would otherwise wait on the dead store."""
+        missed = self.ctx.config.raft.election_tick
         for peer in self.ctx.peers.values():
             if peer.quiet and peer.leader_store() == store_id:
                 wake(self.ctx, peer)
+                peer.leader_lost = peer.soft_state.lead
+                peer.gossip_due = True
+                if not peer.frozen:
+                    for _ in range(missed):
+                        peer.raw_node.tick()
 
     def _wake_regions_on(self, store_id: int) -> None:
         """`store_id` came back: wake every quiet region with a replica
         there, so that leaders bring the returning replica up to date."""
         for peer in self.ctx.peers.values():
-            if peer.quiet and peer.has_replica_on(store_id):
-                wake(self.ctx, peer)
+            if peer.has_replica_on(store_id):
+                peer.leader_lost = 0
+                if peer.quiet:
+                    wake(self.ctx, peer)
 
 
 def _go_quiet(ctx: StoreContext, peer: Peer) -> None:

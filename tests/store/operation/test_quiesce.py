@@ -119,14 +119,22 @@ def test_a_dead_store_wakes_only_the_regions_it_led(cluster: SimCluster) -> None
     assert led and len(led) < len(leaders)
     woken: set[int] = set()
     cluster.crash(victim, restart_in=60.0)
+    killed_at = cluster.now
+    elected_at: dict[int, float] = {}
     for _ in range(60):
         cluster.run(0.1)
         for s in cluster.stores.values():
             if s.store is not None and s.store.ctx.store_id != victim:
                 woken |= s.store.ctx.awake
+        for rid in led - elected_at.keys():
+            if cluster.leader_of(rid) not in (None, victim):
+                elected_at[rid] = cluster.now - killed_at
     assert woken == led
     for rid in leaders:
         assert cluster.leader_of(rid) not in (None, victim), rid
+    # Noticed after an election timeout (1 s) of silence; then at most one
+    # more (the ticks missed while quiet are credited), and an election.
+    assert max(elected_at.values()) < 2.5, elected_at
     # The new leaders go quiet again without the dead store's replicas.
     cluster.run(3.0)
     survivors = [s.store for sid, s in cluster.stores.items() if sid != victim]
