@@ -556,9 +556,10 @@ def check_set(ops: list[Op]) -> Verdict:
         parts.append(f"lost {_examples(x for x, _, _ in lost)}")
     if unexpected:
         parts.append(f"unexpected {_examples(x for x, _ in unexpected)}")
-    shown = {op for _, known, missed in lost[:SHOWN] for op in (known, missed)}
-    shown |= {r for _, r in unexpected[:SHOWN]}
-    window = tuple(sorted(shown, key=lambda op: (op.start, op.end)))
+    shown = [op for _, known, missed in lost[:SHOWN] for op in (known, missed)]
+    shown += [r for _, r in unexpected[:SHOWN]]
+    unique = {id(op): op for op in shown}.values()  # a read's result is a list: no hash
+    window = tuple(sorted(unique, key=lambda op: (op.start, op.end)))
     return Verdict(key, "set", "fail", len(ops), "; ".join(parts), window)
 
 
