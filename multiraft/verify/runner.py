@@ -19,9 +19,12 @@ from ..client import AsyncClient, Client
 from ..client.keys import KeyArgs
 from ..protocol.region import VOTER
 from . import netns
+from .checker import check
 from .cluster import VerifyCluster
 from .history import Fault, Op, dump
 from .nemesis import NEMESES, PROCESS_FAULTS, Nemesis
+from .plot import latency_plot
+from .report import exit_code, print_report, summary
 from .workload import Clock, Keys, Workload, sleep_unless
 
 REPLICAS = 3
@@ -133,21 +136,17 @@ def check_and_report(
 ) -> int:
     """Check every key, plot (when matplotlib is there), print the report
     and the summary line; the exit code."""
-    from . import checker, report
-
-    verdicts = checker.check(ops, budget)
+    verdicts = check(ops, budget)
     if plot is not None:
         try:
-            from .plot import latency_plot
-        except ImportError as e:
-            why = f"no plot ({e.name} is not installed: pip install 'multiraft[verify]')"
-            console.print(why, markup=False)
-        else:
             latency_plot(ops, faults, plot, title)
+        except RuntimeError as e:  # no matplotlib: the verdict stands without it
+            console.print(f"no plot: {e}", markup=False)
+        else:
             console.print(f"latency plot: {plot}")
-    report.print_report(console, ops, verdicts, faults)
-    console.print(report.summary(ops, verdicts, faults))
-    return report.exit_code(verdicts)
+    print_report(console, ops, verdicts, faults)
+    console.print(summary(ops, verdicts, faults))
+    return exit_code(verdicts)
 
 
 def _announce(
