@@ -55,7 +55,7 @@ class VerifyConfig:
     seed: int = 0
     out: Path = Path("verify-out")
     rate: float | None = 500.0
-    timeout: float = 5.0
+    timeout: float = 2.0
     """Per operation, the client's retries included."""
     budget: float = 10.0
     """Seconds the checker may spend on one key."""
