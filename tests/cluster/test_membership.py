@@ -19,9 +19,10 @@ import pytest
 from multiraft import Client
 from multiraft.errors import MultiraftError
 from multiraft.protocol.region import VOTER
+from multiraft.verify.history import Op
+from tests.verify.assertions import assert_linearizable
 
 from .harness import raw_request, wait_for
-from .linearizability import Op, check_history
 from .test_linearizable_under_faults import client_worker
 
 
@@ -127,7 +128,7 @@ def check_no_loss_and_linearizable(
     assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {sorted(missing)[:5]}"
     ops = [op for h in histories for op in h]
     assert len([op for op in ops if not op.unknown]) > 20
-    assert check_history(ops) == []
+    assert_linearizable(ops)
 
 
 def placement(cluster, ask: list[int]) -> list[tuple[int, list[tuple[int, str]]]] | None:

@@ -38,7 +38,7 @@ from multiraft.security.trust import PLAIN
 from multiraft.store.config import StoreConfig
 from multiraft.store.snapshot_transfer import TransferConfig
 from multiraft.store.store import Store, TurnOutput
-from tests.cluster.linearizability import Op
+from multiraft.verify.history import Op
 
 START = 1000.0
 """The clock's reading when the simulation starts (seconds)."""
@@ -324,6 +324,7 @@ class SimClient:
     def __init__(self, cluster: SimCluster, n: int, record: bool = True) -> None:
         self.cluster = cluster
         self.rng = random.Random(cluster.rng.getrandbits(64))
+        self.n = n
         self.identity = b"client-%d" % n
         self.client_id = self.rng.getrandbits(62)
         self.seq = 0
@@ -516,13 +517,10 @@ class SimClient:
             return
         if not self.record or (failed and not op.unknown):
             return  # a read that never returned, a write never applied: no effect
-        end = math.inf if failed else now
-        if op.kind == "get":
-            self.history.append(Op(op.key, "get", op.start, end, None, result))
-        elif op.kind == "cas":
-            self.history.append(Op(op.key, "cas", op.start, end, op.arg, result))
-        else:
-            self.history.append(Op(op.key, op.kind, op.start, end, op.arg))
+        outcome = "info" if failed else "ok"
+        result = result if op.kind in ("get", "cas") and not failed else None
+        key = op.key.decode()
+        self.history.append(Op(self.n, key, op.kind, op.arg, outcome, result, op.start, now))
 
 
 def run_op(cluster: SimCluster, client: SimClient, kind: str, key: bytes, arg: Any) -> Any:
@@ -534,7 +532,7 @@ def run_op(cluster: SimCluster, client: SimClient, kind: str, key: bytes, arg: A
         if client.op is None and not client.queue:
             break
     op = client.history[-1]
-    assert op.end != math.inf, f"{kind} did not finish"
+    assert op.type == "ok", f"{kind} did not finish"
     return op.result
 
 

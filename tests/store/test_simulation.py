@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.linearizability import check_history
 from tests.store.simulation import KEYS, SPLIT_KEYS, SimClient, SimCluster, replica_views
+from tests.verify.assertions import assert_linearizable
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEDULES = 500
@@ -189,9 +189,9 @@ def _run_schedule(root: Path, seed: int) -> dict[str, int]:
             c.queue = [("get", k, None) for k in KEYS]
         wait_settled(cluster, clients, seed)
         history = [op for c in clients for op in c.history]
-        finals = [op for op in history if op.kind == "get" and op.start >= final_reads]
+        finals = [op for op in history if op.f == "get" and op.start >= final_reads]
         assert len(finals) == len(clients) * len(KEYS), f"seed {seed}: final reads failed"
-        assert check_history(history) == [], f"seed {seed}: not linearizable"
+        assert_linearizable(history, f"seed {seed}:")
         for rid, replicas in replica_views(cluster).items():
             datas = {repr(data) for _, _, data in replicas}
             assert len(datas) == 1, f"seed {seed}: replicas of region {rid} differ"
