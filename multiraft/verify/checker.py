@@ -39,7 +39,6 @@ from multiraft.verify.history import Op
 
 __all__ = ["Verdict", "check", "check_register", "check_set"]
 
-REGISTER_FS = frozenset({"get", "put", "cas", "delete"})
 SET_FS = frozenset({"add", "read"})
 
 
@@ -58,7 +57,9 @@ class Verdict:
 
 
 def check(ops: Iterable[Op], budget: float = 10.0) -> list[Verdict]:
-    """One verdict per key, in key order; `budget` is seconds of search per key."""
+    """One verdict per key, in key order. `budget` is the seconds a key's
+    search may take before its verdict is "unknown"; a failing key may take
+    as long again to find its window."""
     by_key: dict[str, list[Op]] = defaultdict(list)
     for op in ops:
         by_key[op.key].append(op)
@@ -115,17 +116,17 @@ def check_register(ops: list[Op], budget: float = 10.0) -> Verdict:
     wrote), or from absent if t is the history's start. A window that has no
     linearization proves that the history has none.
 
-    A failing verdict's window is the first such window found among those
-    ending at the returns where the search got stuck, or else at the end of
-    the shortest prefix of the history (cut at a return) that has no
-    linearization; cut at its front as late as it still fails; and then
-    stripped, oldest first, of each returned operation it can do without
-    (a read left out, a write made of unknown outcome). What remains are
-    returned operations, in order of start, that no linearization can order
-    even if the other operations near them took effect at any time or
-    never: a handful for a stale read. The search for it has a budget of its
-    own, as long as `budget`; where it runs out the window is longer, never
-    wrong.
+    A failing verdict's window ends at the first return, from where the
+    search got stuck on, at which a failing window with its front at most
+    about a thousand calls and returns back is found (else where the
+    shortest failing prefix of the history ends); its front is then cut as
+    late as it still fails, and it is stripped, oldest first, of each
+    returned operation it can do without (a read left out, a write made of
+    unknown outcome). What remains are returned operations, in order of
+    start, that no linearization can order even if the other operations
+    near them took effect at any time or never: two for a stale read. The
+    window's search has a budget of its own, as long as `budget`; where it
+    runs out the window is longer, never wrong.
     """
     began = time.monotonic()
     register = _Register(ops)
@@ -190,6 +191,8 @@ class _Register:
         if op.f == "delete":
             return ANY, True, NONE
         if op.f == "cas":
+            if not isinstance(op.value, list | tuple) or len(op.value) != 2:
+                raise ValueError(f"a cas's value is [expected, new]: {op}")
             expected, new = (self._id(v) for v in op.value)
             if known and not op.result:
                 return expected, False, KEEP

@@ -9,6 +9,7 @@ import itertools
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -167,6 +168,13 @@ def test_each_key_is_checked_on_its_own() -> None:
         ("s", "set", "ok"),
     ]
     assert "mixes set operations" in verdicts[2].reason
+
+
+def test_a_malformed_op_is_refused_with_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match=r"a cas's value is \[expected, new\]"):
+        check([op("cas", 0, 1, "a", True)])
+    with pytest.raises(ValueError, match="'incr' is not a register operation"):
+        check([op("incr", 0, 1)])
 
 
 # --- sets ----------------------------------------------------------------------
