@@ -54,16 +54,15 @@ class Keys:
     """The run's registers and sets, under a prefix of its own: the
     registers start absent, also on a cluster that ran verify before."""
 
-    prefix: str
     registers: tuple[str, ...]
     sets: tuple[str, ...]
 
     @classmethod
     def make(cls, run_id: str, registers: int, sets: int) -> Keys:
+        """verify-RUN/r00, ... and verify-RUN/s0, ..."""
         prefix = f"verify-{run_id}/"
         width = len(str(max(registers - 1, 0)))
         return cls(
-            prefix,
             tuple(f"{prefix}r{i:0{width}d}" for i in range(registers)),
             tuple(f"{prefix}s{i}" for i in range(sets)),
         )
@@ -76,7 +75,9 @@ class Keys:
         return f"{set_name}/{e:08d}".encode()
 
     def set_range(self, set_name: str) -> tuple[bytes, bytes]:
-        return _prefix_range(set_name + "/")
+        """[SET/, SET0): every key under SET/ and nothing else of the run."""
+        start = f"{set_name}/".encode()
+        return start, f"{set_name}0".encode()
 
     def split_points(self) -> list[bytes]:
         """Every KEYS_PER_REGION-th register, and each set's start and end:
@@ -85,11 +86,6 @@ class Keys:
         for s in self.sets:
             points.extend(self.set_range(s))
         return points
-
-
-def _prefix_range(prefix: str) -> tuple[bytes, bytes]:
-    start = prefix.encode()
-    return start, start[:-1] + bytes([start[-1] + 1])
 
 
 class Workload:
