@@ -17,6 +17,7 @@ from rich.console import Console
 
 from ..client import AsyncClient, Client
 from ..client.keys import KeyArgs
+from ..errors import PermissionDenied
 from ..protocol.region import VOTER
 from . import netns
 from .checker import check
@@ -70,27 +71,36 @@ def plan(
     local: bool,
     stores: int,
     replicas: int,
+    admin: bool = True,
 ) -> tuple[list[str], dict[str, str]]:
     """The nemeses to run and those left out, with why. `asked` None: every
-    one that can run; one asked for by name that cannot: Unavailable."""
+    one that can run; one asked for by name that cannot: Unavailable.
+    `admin`: whether the client's key may split, transfer and move."""
     wanted = list(NEMESES) if asked is None else list(dict.fromkeys(asked))
     reasons: dict[str, str] = {}
-    for kind in PROCESS_FAULTS:
-        if not local and kind in wanted:
-            reasons[kind] = "not with --against: verify does not run those stores"
-    if "move" in wanted and stores <= replicas:
-        reasons["move"] = (
-            f"no store without a replica to move one to ({stores} stores, "
-            f"{replicas} replicas; use --stores 5)"
-        )
-    if local and "partition" in wanted:
-        why = netns.available()
+    for kind in wanted:
+        why = _why_not(kind, local=local, stores=stores, replicas=replicas, admin=admin)
         if why is not None:
-            reasons["partition"] = why
+            reasons[kind] = why
     if asked is not None and reasons:
         kind, why = next(iter(reasons.items()))
         raise Unavailable(f"nemesis {kind} cannot run here: {why}")
     return [k for k in wanted if k not in reasons], reasons
+
+
+def _why_not(kind: str, *, local: bool, stores: int, replicas: int, admin: bool) -> str | None:
+    if kind in PROCESS_FAULTS:
+        if not local:
+            return "not with --against: verify does not run those stores"
+        return netns.available() if kind == "partition" else None
+    if not admin:
+        return "needs an admin key (this one may not read the cluster's status)"
+    if kind == "move" and stores <= replicas:
+        return (
+            f"no store without a replica to move one to ({stores} stores, "
+            f"{replicas} replicas; use --stores 5)"
+        )
+    return None
 
 
 def run(cfg: VerifyConfig, console: Console) -> int:
@@ -104,7 +114,9 @@ def run(cfg: VerifyConfig, console: Console) -> int:
     else:
         endpoints, client_keys = list(cfg.against), cfg.client_keys
         stores, replicas = _survey(endpoints, client_keys)
-        kinds, skipped = plan(cfg.nemesis, local=False, stores=len(stores), replicas=replicas)
+        kinds, skipped = plan(
+            cfg.nemesis, local=False, stores=len(stores), replicas=replicas, admin=bool(stores)
+        )
     cfg.out.mkdir(parents=True, exist_ok=True)
     _announce(console, cfg, kinds, skipped)
     with contextlib.ExitStack() as stack:
@@ -168,9 +180,13 @@ def _where(network: netns.Network | None) -> str:
 
 
 def _survey(endpoints: list[str], client_keys: KeyArgs) -> tuple[list[int], int]:
-    """An existing cluster's store ids and its most replicated region's voters."""
+    """An existing cluster's store ids and its most replicated region's
+    voters; no stores if the key is not an admin's."""
     with Client(endpoints, timeout=ADMIN_TIMEOUT, **client_keys) as c:
-        status = c.status()
+        try:
+            status = c.status()
+        except PermissionDenied:
+            return [], REPLICAS
     stores = sorted(int(s["id"]) for s in status["stores"])
     voters = (sum(p.role == VOTER for p in r.peers) for r, _ in status["regions"])
     return stores, max(voters, default=REPLICAS)

@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from multiraft.bench.cluster import LocalCluster
 from multiraft.cli.main import main
 from multiraft.client.async_client import AsyncClient
+from multiraft.security.keys import generate
 from multiraft.verify import netns
 from multiraft.verify.history import Op, dump, load, load_faults
 
@@ -105,13 +106,23 @@ def test_a_broken_build_is_caught_and_its_key_named(
 
 
 def test_against_a_running_secure_cluster_with_admin_faults_only(tmp_path: Path) -> None:
-    with LocalCluster(secure=True) as cluster:
+    cluster = LocalCluster(secure=True)
+    assert cluster.keys_dir is not None
+    writer = generate("writer", cluster.keys_dir, "readwrite")[1]
+    with cluster:
         keys = cluster.client_keys
+        refused = _verify(
+            "--against", ",".join(cluster.endpoints), "--key", str(writer),
+            "--cluster-keys", keys["cluster_keys"], "--nemesis", "transfer",
+            "--out", str(tmp_path / "refused"),
+        )  # fmt: skip
         result = _verify(
             "--against", ",".join(cluster.endpoints), "--key", keys["key"],
             "--cluster-keys", keys["cluster_keys"], "--duration", "5", "--workers", "4",
             "--out", str(tmp_path / "out"), "--seed", "5",
         )  # fmt: skip
+    assert refused.exit_code == 2
+    assert "nemesis transfer cannot run here: needs an admin key" in refused.output
     print(result.output)
     assert result.exit_code == 0, result.output[-5000:]
     assert "nemeses: split, transfer" in result.output

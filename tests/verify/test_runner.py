@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from multiraft.verify import netns
+from multiraft.verify.nemesis import NEMESES
 from multiraft.verify.runner import Unavailable, plan
 
 
@@ -52,3 +53,11 @@ def test_named_nemeses_run_as_asked_without_duplicates(no_netns: None) -> None:
         {},
     )
     assert plan([], local=True, stores=3, replicas=3) == ([], {})
+
+
+def test_without_an_admin_key_no_admin_faults(no_netns: None) -> None:
+    kinds, skipped = plan(None, local=False, stores=0, replicas=3, admin=False)
+    assert kinds == [] and set(skipped) == set(NEMESES)
+    assert skipped["split"].startswith("needs an admin key")
+    with pytest.raises(Unavailable, match="nemesis move cannot run here: needs an admin key"):
+        plan(["move"], local=False, stores=0, replicas=3, admin=False)
