@@ -126,7 +126,7 @@ def run(cfg: VerifyConfig, console: Console) -> int:
             network = None
             if "partition" in kinds:
                 network = stack.enter_context(netns.Network(cfg.stores))
-            console.print(f"starting {cfg.stores} stores ({_where(network)})")
+            console.print(f"starting {cfg.stores} stores ({_where(network)})", markup=False)
             cluster = stack.enter_context(VerifyCluster(cfg.stores, cfg.out / "logs", network))
             endpoints = cluster.endpoints
         session = Session(cfg, keys, kinds, endpoints, client_keys, stores, console, cluster)
@@ -139,8 +139,10 @@ def run(cfg: VerifyConfig, console: Console) -> int:
     if session.missing:
         # Without them a write lost at the end would go unseen: not a pass.
         console.print(
-            f"[bold red]no final read succeeded in {FINAL_PATIENCE:g} s after healing "
-            f"for: {', '.join(session.missing)}[/]"
+            f"no final read succeeded in {FINAL_PATIENCE:g} s after healing "
+            f"for: {', '.join(session.missing)}",
+            style="bold red",
+            markup=False,
         )
         return code or 1
     return code
@@ -163,7 +165,7 @@ def check_and_report(
         except RuntimeError as e:  # no matplotlib: the verdict stands without it
             console.print(f"no plot: {e}", markup=False)
         else:
-            console.print(f"latency plot: {plot}")
+            console.print(f"latency plot: {plot}", markup=False)
     print_report(console, ops, verdicts, faults)
     console.print(summary(ops, verdicts, faults))
     return exit_code(verdicts)
@@ -174,11 +176,12 @@ def _announce(
 ) -> None:
     console.print(
         f"verify: seed {cfg.seed}, {cfg.duration:g} s, {cfg.workers} workers, "
-        f"{cfg.keys} registers + {cfg.sets} sets, history in {cfg.out}"
+        f"{cfg.keys} registers + {cfg.sets} sets, history in {cfg.out}",
+        markup=False,
     )
     console.print(f"nemeses: {', '.join(kinds) or 'none'}")
     for kind, why in skipped.items():
-        console.print(f"  skipped {kind}: {why}")
+        console.print(f"  skipped {kind}: {why}", markup=False)
 
 
 def _where(network: netns.Network | None) -> str:
@@ -266,7 +269,8 @@ class Session:
         return workload.ops, nemesis.faults
 
     def _show_fault(self, f: Fault) -> None:
-        self.console.print(f"{f.start:6.1f}s  {f.name} {f.detail} ({f.end - f.start:.1f} s)")
+        line = f"{f.start:6.1f}s  {f.name} {f.detail} ({f.end - f.start:.1f} s)"
+        self.console.print(line, markup=False)
 
     async def _progress(
         self, clock: Clock, ops: list[Op], faults: list[Fault], stop: asyncio.Event
