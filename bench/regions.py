@@ -14,9 +14,10 @@ at 16, 256 and 1,024 regions, hibernation on and off.
 
     python bench/regions.py                           # about 25 minutes
     python bench/regions.py --regions 100,1000 --idle 20 --puts 16,256
+    python bench/regions.py --regions 10000 --off "" --puts "" --out /tmp/r
 
-Writes bench/results/regions.json and regions.png (matplotlib, from the
-`bench` extra).
+Writes regions.json and regions.png (matplotlib, from the `bench` extra)
+to --out, bench/results by default.
 """
 
 from __future__ import annotations
@@ -233,12 +234,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--idle", type=float, default=60.0, help="Seconds of idle CPU measured.")
     p.add_argument("--puts", type=ints, default=[16, 256, 1024])
     p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--out", type=Path, default=RESULTS, help="Directory of the results.")
     args = p.parse_args(argv)
     result: dict[str, Any] = {"idle": [], "puts": []}
-    RESULTS.mkdir(exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
-        (RESULTS / "regions.json").write_text(json.dumps(result, indent=1) + "\n")
+        (args.out / "regions.json").write_text(json.dumps(result, indent=1) + "\n")
 
     for n in args.regions:
         result["idle"].append(measure(n, True, args.idle, failover=n == max(args.regions)))
@@ -250,7 +252,8 @@ def main(argv: list[str] | None = None) -> None:
         for on in (True, False):
             result["puts"].append(puts(n, on, args.duration))
             save()
-    plot(result, RESULTS / "regions.png")
+    if result["puts"]:
+        plot(result, args.out / "regions.png")
     print(json.dumps(result, indent=1))
 
 
