@@ -7,10 +7,7 @@ number anyone can reproduce.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-from collections.abc import Iterator
 
 import click
 
@@ -18,10 +15,9 @@ from multiraft.bench.report import ProgressView, render
 from multiraft.bench.runner import BenchConfig, run_bench
 from multiraft.bench.workload import DISTRIBUTIONS, WORKLOADS
 from multiraft.client.connection import parse_cluster
-from multiraft.client.keys import KeyArgs
 from multiraft.errors import MultiraftError
 
-from .common import CommandFailed, key_options
+from .common import CommandFailed, client_keys, key_options, sigterm_raises
 
 POSITIVE = click.IntRange(min=1)
 DEFAULT_REGIONS = 16
@@ -131,9 +127,9 @@ def bench(
             *(() if hibernate_regions else ("--no-hibernate-regions",)),
             "--read-mode", read_mode,
         ),
-        secure=secure, client_keys=_client_keys(key_file, cluster_keys),
+        secure=secure, client_keys=client_keys(key_file, cluster_keys),
     )  # fmt: skip
-    with _sigterm_raises(), ProgressView(cfg.duration, cfg.ops) as view:
+    with sigterm_raises(), ProgressView(cfg.duration, cfg.ops) as view:
         try:
             result = run_bench(cfg, endpoints, progress=view.update, log=view.log)
         except (MultiraftError, RuntimeError, TimeoutError) as e:
@@ -142,28 +138,6 @@ def bench(
         click.echo(json.dumps(result))
     else:
         render(result)
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the stores and workers are stopped."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _client_keys(key_file: str | None, cluster_keys: str | None) -> KeyArgs:
-    if key_file is None and cluster_keys is None:
-        return {}
-    if key_file is None or cluster_keys is None:
-        raise click.UsageError("give both --key and --cluster-keys, or neither")
-    return {"key": key_file, "cluster_keys": cluster_keys}
 
 
 def _endpoints(cluster: str | None) -> list[str] | None:

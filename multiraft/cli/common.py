@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from multiraft import Client, errors
+from multiraft.client.keys import KeyArgs
 from multiraft.protocol.region import Region
 from multiraft.security.keys import CertificateError
 
@@ -232,3 +234,27 @@ def echo_table(rows: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so that what a command started (stores,
+    workers, namespaces) is stopped on the way out."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def client_keys(key_file: str | None, cluster_keys: str | None) -> KeyArgs:
+    """Client(..., **this) from --key and --cluster-keys: both or neither."""
+    if key_file is None and cluster_keys is None:
+        return {}
+    if key_file is None or cluster_keys is None:
+        raise click.UsageError("give both --key and --cluster-keys, or neither")
+    return {"key": key_file, "cluster_keys": cluster_keys}

@@ -4,25 +4,21 @@ history again."""
 
 from __future__ import annotations
 
-import contextlib
 import random
-import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from multiraft.client.connection import parse_cluster
-from multiraft.client.keys import KeyArgs
 from multiraft.errors import MultiraftError
 from multiraft.verify.history import load, load_faults
 from multiraft.verify.nemesis import NEMESES
 from multiraft.verify.netns import NetnsError
 from multiraft.verify.runner import Unavailable, VerifyConfig, check_and_report, run
 
-from .common import CommandFailed, Duration, key_options
+from .common import CommandFailed, Duration, client_keys, key_options, sigterm_raises
 
 POSITIVE = click.IntRange(min=1)
 
@@ -124,8 +120,8 @@ def verify(
     Without --against it starts its own local cluster (in a temp dir,
     removed afterwards). It writes the history, the faults, a latency plot
     and the store logs to --out, prints a table per key and one summary
-    line, and exits 0 only if every key checked out (a key the checker
-    could not decide in --budget does not).
+    line, and exits 0 only if every key checked out: 1 if a key failed, 3
+    if the checker could not decide one in --budget (2 is a usage error).
     """
     if ctx.invoked_subcommand is not None:
         return None
@@ -134,9 +130,9 @@ def verify(
         sets=sets, seed=random.randrange(2**32) if seed is None else seed,
         out=out or Path(time.strftime("verify-%Y%m%d-%H%M%S")), rate=rate,
         timeout=timeout, budget=budget, against=_endpoints(against),
-        client_keys=_client_keys(key_file, cluster_keys),
+        client_keys=client_keys(key_file, cluster_keys),
     )  # fmt: skip
-    with _sigterm_raises():
+    with sigterm_raises():
         try:
             return run(cfg, Console(soft_wrap=True))
         except Unavailable as e:
@@ -173,20 +169,6 @@ def check(file: Path, faults_file: Path | None, budget: float, plot: Path | None
     return check_and_report(ops, faults, Console(soft_wrap=True), budget, plot, title=str(file))
 
 
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the stores and namespaces go too."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _endpoints(against: str | None) -> tuple[str, ...] | None:
     if against is None:
         return None
@@ -194,11 +176,3 @@ def _endpoints(against: str | None) -> tuple[str, ...] | None:
         return tuple(parse_cluster(against))
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="'--against'") from None
-
-
-def _client_keys(key_file: str | None, cluster_keys: str | None) -> KeyArgs:
-    if key_file is None and cluster_keys is None:
-        return {}
-    if key_file is None or cluster_keys is None:
-        raise click.UsageError("give both --key and --cluster-keys, or neither")
-    return {"key": key_file, "cluster_keys": cluster_keys}

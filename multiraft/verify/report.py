@@ -53,13 +53,14 @@ def print_report(
 
 
 def exit_code(verdicts: Sequence[Verdict]) -> int:
-    """0 if every key checked out; 1 if any failed; 2 if none failed but
+    """0 if every key checked out; 1 if any failed; 3 if none failed but
     the checker could not tell for some (it ran out of budget), which is not
-    a pass: rerun `multiraft verify check` with a larger --budget."""
+    a pass: rerun `multiraft verify check` with a larger --budget. (2 is a
+    usage error, as for every command.)"""
     statuses = {v.status for v in verdicts}
     if "fail" in statuses:
         return 1
-    return 2 if "unknown" in statuses else 0
+    return 3 if "unknown" in statuses else 0
 
 
 def _window(verdict: Verdict, faults: Sequence[Fault]) -> Table:
