@@ -1,6 +1,6 @@
 """The Redis gateway's throughput next to `AsyncClient`'s, on one cluster.
 
-A local 3-store cluster (fsync on, 16 regions); then, one after another on
+A local 3-store cluster (fsync on, 16 regions for each load's keys); then, one after another on
 that cluster: `redis-benchmark -t set,get -n N -r 100000 -c C -P P`
 against a gateway (`multiraft redis`) in each pipeline order with 1 and
 with 2 worker processes, and `multiraft bench --cluster` (puts) with C and
@@ -33,6 +33,8 @@ from multiraft.bench.runner import balance_leaders
 from multiraft.bench.workload import split_keys
 
 WORKERS = (1, 2)
+KEYS = 100_000
+"""Keys of both loads (redis-benchmark -r, multiraft bench --keys)."""
 
 
 def main() -> None:
@@ -47,7 +49,7 @@ def main() -> None:
     result: dict[str, object] = {"connections": a.connections, "pipeline": a.pipeline}
     with LocalCluster() as cluster:
         with Client(cluster.endpoints, timeout=30) as c:
-            c.split_many(split_keys(100_000, 16))
+            c.split_many(split_keys(KEYS, 16) + redis_benchmark_split_keys(KEYS, 16))
             balance_leaders(c, lambda _m: None)
         for order in ("connection", "key"):
             for workers in WORKERS:
@@ -62,6 +64,13 @@ def main() -> None:
     if shutil.which("redis-server"):
         result["redis-server appendfsync always"] = local_redis(a)
     print(json.dumps(result))
+
+
+def redis_benchmark_split_keys(keys: int, regions: int) -> list[bytes]:
+    """Where to cut redis-benchmark's keys (`key:` and `-r`'s random number
+    in 12 digits) into `regions` equal ranges, as `split_keys` cuts the
+    bench's: both loads then spread over 16 regions of their own."""
+    return [b"key:%012d" % (keys * j // regions) for j in range(1, regions)]
 
 
 def gateway(cluster: LocalCluster, order: str, workers: int, a: argparse.Namespace) -> object:
@@ -82,8 +91,8 @@ def gateway(cluster: LocalCluster, order: str, workers: int, a: argparse.Namespa
 def redis_benchmark(port: int, a: argparse.Namespace) -> dict[str, float]:
     """requests/s per test, from redis-benchmark's CSV output."""
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-t", "set,get", "-n", str(a.requests), "-r", "100000",
-         "-c", str(a.connections), "-P", str(a.pipeline), "--csv"],
+        ["redis-benchmark", "-p", str(port), "-t", "set,get", "-n", str(a.requests),
+         "-r", str(KEYS), "-c", str(a.connections), "-P", str(a.pipeline), "--csv"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     rows = [line.replace('"', "").split(",") for line in out.stdout.splitlines()[1:]]
