@@ -99,7 +99,7 @@ def test_a_broken_build_is_caught_and_its_key_named(
     out = tmp_path / "out"
     result = _verify("--duration", "8", "--nemesis", "none", "--out", str(out), "--seed", "3")
     print(result.output)
-    assert result.exit_code != 0
+    assert result.exit_code == 1, result.output[-5000:]
     from multiraft.verify.checker import check
 
     failing = [v.key for v in check(load(out / "history.jsonl")) if v.status == "fail"]
