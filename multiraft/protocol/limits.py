@@ -7,6 +7,7 @@ refuse exactly the same requests.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import InvalidRequest
@@ -64,7 +65,15 @@ def check_store_addr(addr: object) -> str:
     store list."""
     if not isinstance(addr, str):
         raise TypeError(f"a store address is a string, not {type(addr).__name__}")
-    host, sep, port = addr.rpartition(":")
-    if not sep or not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
+    match = _STORE_ADDR.fullmatch(addr)
+    if match is None or not 0 < int(match["port"]) < 65536:
         raise ValueError(f"store address must be HOST:PORT, not {addr!r}")
     return addr
+
+
+_STORE_ADDR = re.compile(
+    r"(?P<host>\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._-]{1,253}):(?P<port>[0-9]{1,5})"
+)
+"""A host name, an IPv4 address or a bracketed IPv6 one, and a port: no
+spaces, control characters or other bytes a peer's gossip could slip into
+a ZeroMQ endpoint or a log line."""
