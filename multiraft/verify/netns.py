@@ -119,7 +119,9 @@ class Network:
         self.close()
 
     def open(self) -> None:
-        """Make the bridge and one namespace per store, all links up."""
+        """Make the bridge and one namespace per store, all links up (after
+        removing what runs that died without cleaning up left)."""
+        remove_stale()
         self.subnet = _free_subnet(os.getpid())
         self._make("link", self.bridge, "link", "add", self.bridge, "type", "bridge")
         ip("addr", "add", f"{self.subnet}.{CLIENT_HOST}/24", "dev", self.bridge)
@@ -172,6 +174,50 @@ class Network:
             with contextlib.suppress(NetnsError):
                 ip(kind, "del", name)
         self._cuts.clear()
+
+
+def remove_stale() -> list[str]:
+    """Remove the namespaces and links of verify runs that are gone (a
+    SIGKILLed run cannot clean up): names made here carry their run's pid;
+    one whose process no longer exists is deleted. Returns the names."""
+    links = _listed(["-o", "link", "show"], r"^\d+: ([^:@]+)")
+    spaces = _listed(["netns", "list"], r"^(\S+)")
+    stale: list[str] = []
+    # Host ends of veth pairs and bridges first, then the namespaces.
+    for kind, names in (("link", links), ("netns", spaces)):
+        for name in names:
+            pid = _pid_of(name)
+            if pid is not None and not _alive(pid):
+                with contextlib.suppress(NetnsError):
+                    ip(kind, "del", name)
+                stale.append(name)
+    return stale
+
+
+def _listed(args: list[str], pattern: str) -> list[str]:
+    try:
+        done = subprocess.run(
+            ["ip", *args], capture_output=True, text=True, timeout=IP_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return re.findall(pattern, done.stdout, re.MULTILINE)
+
+
+def _pid_of(name: str) -> int | None:
+    """The pid in a name this module made (mrv<pid><letter>...), else None."""
+    match = re.match(r"mrv(\d+)[a-zP]", name)
+    return int(match[1]) if match else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _free_subnet(seed: int) -> str:

@@ -5,6 +5,8 @@ both, heal restores it, and nothing is left behind."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -130,3 +132,23 @@ def test_names_carry_the_pid_and_subnets_differ_between_networks() -> None:
         assert a.namespace(1).startswith(f"mrv{netns.os.getpid()}")
         assert b.namespace(1).startswith(f"mrv{netns.os.getpid()}")
         assert a.namespace(1) != b.namespace(1) and a.subnet != b.subnet
+
+
+@needs_netns
+def test_what_a_dead_run_left_is_removed_and_a_live_runs_is_not() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead, live = f"mrv{gone.pid}z", f"mrv{os.getpid()}y"
+    made = [("netns", f"{dead}-1"), ("link", f"{dead}b"), ("netns", f"{live}-1")]
+    try:
+        netns.ip("netns", "add", f"{dead}-1")
+        netns.ip("link", "add", f"{dead}b", "type", "bridge")
+        netns.ip("netns", "add", f"{live}-1")
+        assert sorted(netns.remove_stale()) == [f"{dead}-1", f"{dead}b"]
+        spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+        assert dead not in spaces + links and f"{live}-1" in spaces
+    finally:
+        for kind, name in made:
+            with contextlib.suppress(netns.NetnsError):
+                netns.ip(kind, "del", name)
