@@ -10,7 +10,10 @@ With a key the socket is a CurveZMQ client that expects the store's public
 key. A monitor socket reports how each handshake ends: a failed one (key
 not trusted, wrong store key, plain on one side only) is kept as
 `handshake_error` and ends the attempts waiting in the outbox at once, so
-the caller can say what is wrong instead of timing out.
+the caller can say what is wrong instead of timing out. It also reports a
+connection that closes (a store killed, or stopped): the attempts sent on
+it, and those made while it stays down, end at once instead of waiting out
+their timeout, and the caller tries another store.
 """
 
 from __future__ import annotations
@@ -80,7 +83,11 @@ class Connection:
         self._secure = curve is not None
         self.handshake_error: str | None = None
         """Why the last handshake with the store failed; None once one works."""
-        self._monitor = handshake.watch(self._sock)
+        self.down = False
+        """The connection closed and no handshake has worked since."""
+        self._sent: set[int] = set()
+        """Requests handed to ZeroMQ and neither answered nor withdrawn."""
+        self._monitor = handshake.watch(self._sock, zmq.EVENT_DISCONNECTED)
         self._loop.add_reader(self._monitor.fileno(), self._on_handshakes)
         self._sock.connect(endpoint(addr))
         # ZeroMQ's FD signals only changes after the socket was first
@@ -110,6 +117,8 @@ class Connection:
         """Send `request` with the others of this event-loop pass. While the
         store is unreachable or its queue full, it waits in the outbox until
         sent or `withdraw`n."""
+        if self.down:
+            self._expire([request.request_id])  # nobody there: let the caller go on
         packed = wire.pack_request(request)
         if not self._outbox:
             self._loop.call_soon(self._flush)
@@ -122,6 +131,7 @@ class Connection:
     def withdraw(self, request_id: int) -> bool:
         """Take a request back if it has not been sent; returns whether it
         was still waiting (then the store never sees it)."""
+        self._sent.discard(request_id)
         packed = self._outbox.pop(request_id, None)
         if packed is None:
             return False
@@ -148,6 +158,7 @@ class Connection:
                 break
             for rid in taken:
                 del self._outbox[rid]
+            self._sent.update(taken)
             self._outbox_bytes -= size
         self._on_events()  # a send may have consumed the FD's readable edge
 
@@ -181,13 +192,24 @@ class Connection:
         if self._monitor.closed:
             return
         for event, value in handshake.read_events(self._monitor):
-            self.handshake_error = handshake.failure(event, value, self.addr, self._secure)
+            if event == zmq.EVENT_DISCONNECTED:
+                # Nothing sent on it will be answered: end those attempts.
+                self.down = True
+                self._expire(list(self._sent))
+            else:
+                self.handshake_error = handshake.failure(event, value, self.addr, self._secure)
+                self.down = False
         if self.handshake_error is not None:
             # Nothing reaches the store: end the attempts waiting to be sent.
-            for rid in self._outbox:
-                fut = self._pending.get(rid)
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
+            self._expire(list(self._outbox))
+
+    def _expire(self, request_ids: list[int]) -> None:
+        """End the attempts waiting on these requests (no reply: the caller
+        retries, elsewhere if it can)."""
+        for rid in request_ids:
+            fut = self._pending.get(rid)
+            if fut is not None and not fut.done():
+                fut.set_result(None)
 
     def _dispatch(self, frame: bytes) -> None:
         try:
@@ -204,6 +226,7 @@ class Connection:
             log.warning("dropping a non-reply frame from %s", self.addr)
 
     def _resolve(self, reply: Reply) -> None:
+        self._sent.discard(reply.request_id)
         fut = self._pending.get(reply.request_id)
         if fut is not None and not fut.done():
             fut.set_result(reply)

@@ -21,9 +21,10 @@ EVENTS = (
 """The events worth watching: how each handshake ended."""
 
 
-def watch(sock: zmq.Socket) -> zmq.Socket:
-    """A monitor socket reporting how `sock`'s handshakes end."""
-    return sock.get_monitor_socket(EVENTS)
+def watch(sock: zmq.Socket, also: int = 0) -> zmq.Socket:
+    """A monitor socket reporting how `sock`'s handshakes end, and the
+    events in `also`."""
+    return sock.get_monitor_socket(EVENTS | also)
 
 
 def read_events(monitor: zmq.Socket) -> list[tuple[int, int]]:

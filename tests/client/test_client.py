@@ -380,3 +380,30 @@ def test_a_request_stuck_for_a_down_store_never_leaves_after_its_operation(
 
     asyncio.run(main())
     assert store2.ops("put") == []
+
+
+def test_a_store_that_goes_away_ends_the_attempts_on_it_at_once(cluster: Cluster) -> None:
+    """The leader's store answers nothing, then its process goes (here: its
+    socket closes): the put waiting on it moves to the other voter long
+    before its 5 s attempt timeout, and so does the next one, until the
+    store is back."""
+    cluster.regions = [(region(1, stores=(1, 2)), 1)]
+    with FakeStore(cluster, 2) as store2:
+        store1 = FakeStore(cluster, 1).__enter__()
+        store1.script["put"] = [DROP]
+
+        async def main() -> float:
+            async with AsyncClient([store2.addr], timeout=20.0, attempt_timeout=5.0) as c:
+                put = asyncio.create_task(c.put(b"k", b"v"))
+                async with asyncio.timeout(5):
+                    while not store1.ops("put"):
+                        await asyncio.sleep(0.01)
+                t0 = time.monotonic()
+                store1.stop()
+                await put
+                await c.put(b"k2", b"v2")
+                return time.monotonic() - t0
+
+        assert asyncio.run(main()) < 2.0
+    assert [r.args["key"] for r in store2.ops("put")] == [b"k", b"k2"]
+    assert cluster.data == {b"k": b"v", b"k2": b"v2"}
