@@ -312,6 +312,8 @@ class Store:
             )
             return
         quiesce.wake(ctx, peer)
+        if m.type in (MessageType.PRE_VOTE, MessageType.VOTE):
+            quiesce.on_vote_request(ctx, peer, from_store)
         peer.heard(m.frm, from_store)
         ctx.metrics.count(ctx.metrics.raft_received, m.type)
         refused = peer.raw_node.step(m)

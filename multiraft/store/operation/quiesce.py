@@ -161,22 +161,15 @@ class StoreWatch:
         ticks while they hold a third of them in elections.
 
         A woken follower is credited the election timeout of ticks it
-        missed while quiet: nothing came from its leader's store for that
-        long, which is what its own ticks would have counted (so the
-        leader's lease, shorter, has run out). Its randomized timeout then
-        fires within the next election timeout, spread over those ticks,
-        instead of one to two election timeouts after the store noticed.
-        Until it hears of a new leader it names none to clients
-        (`Peer.leader_lost`), who would otherwise wait on the dead store."""
-        missed = self.ctx.config.raft.election_tick
+        missed (`_lose_leader`): its randomized timeout then fires within
+        the next election timeout, spread over those ticks, instead of one
+        to two election timeouts after the store noticed. Until it hears of
+        a new leader it names none to clients, who would otherwise wait on
+        the dead store."""
         for peer in self.ctx.peers.values():
             if peer.quiet and peer.leader_store() == store_id:
                 wake(self.ctx, peer)
-                peer.leader_lost = peer.soft_state.lead
-                peer.gossip_due = True
-                if not peer.frozen:
-                    for _ in range(missed):
-                        peer.raw_node.tick()
+                _lose_leader(self.ctx, peer)
 
     def _wake_regions_on(self, store_id: int) -> None:
         """`store_id` came back: wake every quiet region with a replica
@@ -186,6 +179,34 @@ class StoreWatch:
                 peer.leader_lost = 0
                 if peer.quiet:
                     wake(self.ctx, peer)
+
+
+def on_vote_request(ctx: StoreContext, peer: Peer, from_store: int) -> None:
+    """A replica is asked for its (pre-)vote: if nothing came from its
+    leader's store for longer than any lease that store could hold, let it
+    vote now (as the store's own detection would a moment later), instead
+    of refusing and making the candidate wait out another election timeout
+    (CockroachDB forgets a dead leader on a vote request the same way)."""
+    leader_store = peer.leader_store()  # None once lost: credited once only
+    if leader_store is None or leader_store == from_store or peer.is_leader():
+        return
+    config = ctx.config
+    silence = (config.raft.election_tick - 1) * config.tick_interval
+    if ctx.book.last_seen.get(leader_store, ctx.now) <= ctx.now - silence:
+        _lose_leader(ctx, peer)
+
+
+def _lose_leader(ctx: StoreContext, peer: Peer) -> None:
+    """`peer`'s leader's store fell silent: credit the replica the election
+    timeout of ticks it missed while quiet (nothing came from that store
+    for that long, which its own ticks would have counted, so the leader's
+    lease, shorter, has run out), and name no leader to clients until that
+    store is back (`Peer.leader_lost`)."""
+    peer.leader_lost = peer.soft_state.lead
+    peer.gossip_due = True
+    if not peer.frozen:
+        for _ in range(ctx.config.raft.election_tick):
+            peer.raw_node.tick()
 
 
 def _go_quiet(ctx: StoreContext, peer: Peer) -> None:
