@@ -130,7 +130,11 @@ def run(cfg: VerifyConfig, console: Console) -> int:
             cluster = stack.enter_context(VerifyCluster(cfg.stores, cfg.out / "logs", network))
             endpoints = cluster.endpoints
         session = Session(cfg, keys, kinds, endpoints, client_keys, stores, console, cluster)
-        ops, faults = asyncio.run(session.run())
+        try:
+            ops, faults = asyncio.run(session.run())
+        except (KeyboardInterrupt, SystemExit):
+            session.save_partial(cfg.out)
+            raise
     dump(ops, cfg.out / "history.jsonl")
     dump(faults, cfg.out / "faults.jsonl")
     where = f"{cfg.stores} stores" if cfg.against is None else f"against {cfg.against[0]}"
@@ -229,6 +233,20 @@ class Session:
         self.cluster = cluster
         self.missing: Sequence[str] = ()
         """Keys without an ok final read."""
+        self.workload: Workload | None = None
+        self.nemesis: Nemesis | None = None
+
+    def save_partial(self, out: Path) -> None:
+        """An interrupted run: write what was recorded (to check with
+        `verify check`), and say where."""
+        if self.workload is None or self.nemesis is None:
+            return
+        dump(self.workload.ops, out / "history.jsonl")
+        dump(self.nemesis.faults, out / "faults.jsonl")
+        self.console.print(
+            f"interrupted: {len(self.workload.ops):,} ops so far in {out / 'history.jsonl'}",
+            markup=False,
+        )
 
     def client(self, timeout: float) -> AsyncClient:
         return AsyncClient(self.endpoints, timeout, **self.client_keys)
@@ -244,6 +262,7 @@ class Session:
                 self.kinds, clock, admin, self.keys, self.stores,
                 seed=cfg.seed, cluster=self.cluster, log=self._show_fault,
             )  # fmt: skip
+            self.workload, self.nemesis = workload, nemesis
             stop = asyncio.Event()
             tasks = [
                 asyncio.create_task(workload.run(lambda: self.client(cfg.timeout), stop)),

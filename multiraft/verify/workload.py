@@ -159,6 +159,10 @@ class Workload:
             outcome = "info"
         except MultiraftError:
             outcome = "fail"
+        except asyncio.CancelledError:
+            # The run was interrupted: it may or may not have happened.
+            self.ops.append(Op(process, key, f, value, "info", None, start, self.clock.now()))
+            raise
         op = Op(process, key, f, value, outcome, result, start, self.clock.now())
         self.ops.append(op)
         if outcome == "ok":

@@ -11,6 +11,9 @@ import importlib.util
 import os
 import random
 import re
+import signal
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from multiraft.cli.main import main
 from multiraft.client.async_client import AsyncClient
 from multiraft.security.keys import generate
 from multiraft.verify import netns
+from multiraft.verify.checker import check
 from multiraft.verify.history import Op, dump, load, load_faults
 
 KEY = re.compile(r"verify-[0-9a-f]{6}/r\d+")
@@ -100,8 +104,6 @@ def test_a_broken_build_is_caught_and_its_key_named(
     result = _verify("--duration", "8", "--nemesis", "none", "--out", str(out), "--seed", "3")
     print(result.output)
     assert result.exit_code == 1, result.output[-5000:]
-    from multiraft.verify.checker import check
-
     failing = [v.key for v in check(load(out / "history.jsonl")) if v.status == "fail"]
     assert failing and all(KEY.fullmatch(k) for k in failing)
     assert set(failing) <= set(KEY.findall(result.output))
@@ -165,3 +167,37 @@ def test_a_nemesis_that_cannot_run_here_is_refused_with_the_reason(
     assert result.exit_code == 2 and "use --stores 5" in result.output
     result = _verify("--nemesis", "fire")
     assert result.exit_code == 2 and "choose from kill, pause, partition" in result.output
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_leaves_a_checkable_history_and_no_stores(tmp_path: Path) -> None:
+    """SIGTERM mid-run: what was recorded is written (the operations then
+    in flight as unknown), it checks out, and every store is gone."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "multiraft.cli.main", "verify", "--duration", "60"]
+    cmd += ["--nemesis", "none", "--out", str(out), "--seed", "5"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = iter(proc.stdout.readline, "") if proc.stdout else iter(())
+        assert any(" ops (ok " in line for line in lines)  # its first progress line, at 10 s
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        stores = [int(c) for c in children if "store start" in _cmdline(int(c))]
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "interrupted: " in rest
+    ops = load(out / "history.jsonl")
+    assert len(ops) > 100
+    assert [v.status for v in check(ops)] == ["ok"] * 18
+    assert stores and not any(Path(f"/proc/{pid}").exists() for pid in stores)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

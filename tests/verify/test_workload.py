@@ -207,3 +207,25 @@ def test_pacing_keeps_the_rate_near_the_target() -> None:
         return len(w.ops)
 
     assert 50 <= asyncio.run(go()) <= 150
+
+
+def test_an_operation_cut_short_by_an_interrupt_is_recorded_as_unknown() -> None:
+    """A run stopped by Ctrl-C keeps a checkable history: the operations
+    then in flight may or may not have happened."""
+
+    class Stuck(FakeClient):
+        async def put(self, key: bytes, value: bytes) -> None:
+            self.data[key] = value  # it took effect; the answer never came
+            await asyncio.Event().wait()
+
+    async def main() -> Workload:
+        w = _workload()
+        client = Stuck()
+        task = asyncio.create_task(w.invoke(client, 0, w.keys.registers[0], "put", "7"))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return w
+
+    [op] = asyncio.run(main()).ops
+    assert (op.f, op.value, op.type, op.result) == ("put", "7", "info", None)
