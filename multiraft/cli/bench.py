@@ -127,7 +127,7 @@ def bench(
             *(() if hibernate_regions else ("--no-hibernate-regions",)),
             "--read-mode", read_mode,
         ),
-        secure=secure, client_keys=client_keys(key_file, cluster_keys),
+        secure=secure, client_keys=client_keys(key_file, cluster_keys, cluster),
     )  # fmt: skip
     with sigterm_raises(), ProgressView(cfg.duration, cfg.ops) as view:
         try:

@@ -24,6 +24,8 @@ from multiraft.client.keys import KeyArgs
 from multiraft.protocol.region import Region
 from multiraft.security.keys import CertificateError
 
+from . import known_clusters
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_NEGATIVE = 1
@@ -170,6 +172,8 @@ def connect(cluster: str | None, timeout: float) -> Iterator[Client]:
         raise click.UsageError(f"no cluster given: pass --cluster HOST:PORT or set {CLUSTER_ENV}")
     meta = click.get_current_context().meta
     key, cluster_keys = meta.get("multiraft.key_file"), meta.get("multiraft.cluster_keys")
+    if key is None and cluster_keys is None:
+        key, cluster_keys = known_keys(cluster)
     try:
         client = Client(cluster, timeout=timeout, key=key, cluster_keys=cluster_keys)
     except CertificateError as e:
@@ -251,8 +255,19 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def client_keys(key_file: str | None, cluster_keys: str | None) -> KeyArgs:
-    """Client(..., **this) from --key and --cluster-keys: both or neither."""
+def known_keys(cluster: str) -> tuple[str | None, str | None]:
+    """The keys `cluster up` recorded for one of these stores, else none."""
+    addrs = [a.strip() for a in cluster.split(",")]
+    return known_clusters.keys_for(addrs) or (None, None)
+
+
+def client_keys(
+    key_file: str | None, cluster_keys: str | None, cluster: str | None = None
+) -> KeyArgs:
+    """Client(..., **this) from --key and --cluster-keys: both or neither;
+    neither: those `cluster up` recorded for `cluster`, if any."""
+    if key_file is None and cluster_keys is None and cluster:
+        key_file, cluster_keys = known_keys(cluster)
     if key_file is None and cluster_keys is None:
         return {}
     if key_file is None or cluster_keys is None:

@@ -16,7 +16,7 @@ from multiraft.client import AsyncClient
 from multiraft.gateway.commands import Gateway, User
 from multiraft.gateway.server import GatewayServer
 
-from .common import CLUSTER_ENV, key_options, log_level_option, log_to_stderr
+from .common import CLUSTER_ENV, key_options, known_keys, log_level_option, log_to_stderr
 from .gateway_workers import supervise
 from .store_cmd import store_addr
 
@@ -106,6 +106,8 @@ def redis(
     if metrics_addr is not None and not worker:
         host, _, port = metrics_addr.rpartition(":")
         start_http_server(int(port), host, registry)
+    if key_file is None and cluster_keys is None:
+        key_file, cluster_keys = known_keys(cluster)
     access = Access(cluster, cluster_keys, key_file, requirepass, users, timeout)
     options = GatewayServerOptions(registry, pipeline_order, reuse_port=worker)
     uvloop.run(_serve(listen, access, options))

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from multiraft import Client
+from multiraft.cli import known_clusters
 from multiraft.cli.common import (
     CLUSTER_KEYS_ENV,
     KEY_ENV,
@@ -289,6 +290,7 @@ def up(stores: int, data_dir: str, base_port: int, replicas: int, plain: bool) -
     ]
     endpoints = ",".join(members.values())
     click.echo(f"MULTIRAFT_CLUSTER={endpoints}")
+    known_clusters.remember(members.values(), keys_dir)
     if keys_dir is not None:
         click.echo(f"{KEY_ENV}={os.path.join(keys_dir, 'admin.key_secret')}")
         click.echo(f"{CLUSTER_KEYS_ENV}={keys_dir}")

@@ -130,7 +130,7 @@ def verify(
         sets=sets, seed=random.randrange(2**32) if seed is None else seed,
         out=out or Path(time.strftime("verify-%Y%m%d-%H%M%S")), rate=rate,
         timeout=timeout, budget=budget, against=_endpoints(against),
-        client_keys=client_keys(key_file, cluster_keys),
+        client_keys=client_keys(key_file, cluster_keys, against),
     )  # fmt: skip
     with sigterm_raises():
         try:

@@ -87,17 +87,17 @@ class Connection:
         """The connection closed and no handshake has worked since."""
         self._sent: set[int] = set()
         """Requests handed to ZeroMQ and neither answered nor withdrawn."""
-        self._monitor = handshake.watch(self._sock, zmq.EVENT_DISCONNECTED)
-        self._loop.add_reader(self._monitor.fileno(), self._on_handshakes)
-        self._sock.connect(endpoint(addr))
-        # ZeroMQ's FD signals only changes after the socket was first
-        # asked for its events: ask once now.
-        self._on_handshakes()
         self._writable = asyncio.Event()
         self._outbox: dict[int, bytes] = {}
         """Packed requests not yet handed to ZeroMQ, by request id."""
         self._outbox_bytes = 0
         self._flush_task: asyncio.Task[None] | None = None
+        self._monitor = handshake.watch(self._sock, zmq.EVENT_DISCONNECTED)
+        self._loop.add_reader(self._monitor.fileno(), self._on_handshakes)
+        self._sock.connect(endpoint(addr))
+        # ZeroMQ's FD signals only changes after the socket was first
+        # asked for its events: ask once now (a refusal may be in already).
+        self._on_handshakes()
         self._loop.add_reader(self._sock.getsockopt(zmq.FD), self._on_events)
 
     @staticmethod

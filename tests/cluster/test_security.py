@@ -260,14 +260,19 @@ def _free_base_port() -> int:
 
 
 def test_cluster_up_is_secure_and_the_cli_uses_its_keys(tmp_path: Path) -> None:
+    """The key lines `cluster up` prints work; MULTIRAFT_CLUSTER alone works
+    too for the user who started it (INTERFACE.md asks no more), through
+    the keys it recorded in that user's config; nobody else gets in."""
     cli = [sys.executable, "-m", "multiraft.cli.main"]
     base = _free_base_port()
     data = tmp_path / "data"
+    config = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
     up = subprocess.Popen(
         [*cli, "cluster", "up", "--data-dir", str(data), "--base-port", str(base)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env={**os.environ, **config},
     )
     try:
         assert up.stdout is not None
@@ -279,7 +284,7 @@ def test_cluster_up_is_secure_and_the_cli_uses_its_keys(tmp_path: Path) -> None:
             if sep and name.startswith("MULTIRAFT_"):
                 env[name] = value
         assert Path(env["MULTIRAFT_KEY"]).name == "admin.key_secret"
-        full = {**os.environ, **env}
+        full = {**os.environ, **config, **env}
 
         def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
             return subprocess.run(
@@ -305,7 +310,17 @@ def test_cluster_up_is_secure_and_the_cli_uses_its_keys(tmp_path: Path) -> None:
         assert denied.returncode == 3
         assert "PermissionDenied: role readonly may not put" in denied.stderr
         assert "reader" in run("trust", "list").stdout
-        plain = run("kv", "get", "hello", MULTIRAFT_KEY="", MULTIRAFT_CLUSTER_KEYS="")
+        only_cluster = {k: v for k, v in full.items() if k not in env or k == "MULTIRAFT_CLUSTER"}
+        alone = subprocess.run(
+            [*cli, "kv", "get", "hello"], env=only_cluster, capture_output=True, text=True
+        )
+        assert alone.stdout.strip() == "world", alone.stderr
+        registry = tmp_path / "config" / "multiraft" / "clusters.json"
+        assert registry.stat().st_mode & 0o777 == 0o600
+        stranger = {**only_cluster, "XDG_CONFIG_HOME": str(tmp_path / "elsewhere")}
+        plain = subprocess.run(
+            [*cli, "kv", "get", "hello"], env=stranger, capture_output=True, text=True
+        )
         assert plain.returncode == 3 and "requires a key" in plain.stderr
     finally:
         up.send_signal(signal.SIGTERM)
