@@ -21,6 +21,13 @@ from multiraft.verify.runner import Unavailable, VerifyConfig, check_and_report,
 from .common import CommandFailed, Duration, client_keys, key_options, sigterm_raises
 
 POSITIVE = click.IntRange(min=1)
+budget_option = click.option(
+    "--budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds the checker may spend on one key before it says 'unknown'.",
+)
 
 
 class Nemeses(click.ParamType):
@@ -85,13 +92,7 @@ class Nemeses(click.ParamType):
     help="Seconds per operation, retries included, before it counts as unknown ('info'): "
     "shorter than most faults, so that some outcomes are in doubt and get checked as such.",
 )
-@click.option(
-    "--budget",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds the checker may spend on one key before it says 'unknown'.",
-)
+@budget_option
 @click.option("--seed", type=int, default=None, help="RNG seed [default: random, printed].")
 @click.option(
     "--out",
@@ -149,13 +150,7 @@ def verify(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Faults to shade in the plot [default: faults.jsonl next to FILE, if there].",
 )
-@click.option(
-    "--budget",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds the checker may spend on one key before it says 'unknown'.",
-)
+@budget_option
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG here.")
 def check(file: Path, faults_file: Path | None, budget: float, plot: Path | None) -> int:
     """Check a history file (JSON lines, as verify writes) again."""
