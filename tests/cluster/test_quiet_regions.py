@@ -56,7 +56,9 @@ def test_a_quiet_region_wakes_for_every_kind_of_request(make_cluster) -> None:
             op()
             print(f"first {name} on a quiet region: {(time.monotonic() - start) * 1000:.1f} ms")
         assert client.get(b"k") == b"again"
-        assert c.wait_leader(region.id) == other
+        # transfer_leader returns once the leader took the request; the
+        # hand-over itself completes a moment later.
+        wait_for(f"store {other} to lead", lambda: c.leader_of(region.id) == other, timeout=20)
         wait_for("every region quiet again", lambda: all_quiet(c), timeout=30)
 
 
