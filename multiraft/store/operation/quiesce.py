@@ -33,6 +33,7 @@ from collections.abc import Set as AbstractSet
 
 from ...transport import codec
 from ..context import StoreContext
+from ..lease import lease_duration
 from ..peer import Peer
 
 PING_TICKS = 2
@@ -191,7 +192,10 @@ def on_vote_request(ctx: StoreContext, peer: Peer, from_store: int) -> None:
     if leader_store is None or leader_store == from_store or peer.is_leader():
         return
     config = ctx.config
-    silence = (config.raft.election_tick - 1) * config.tick_interval
+    # Longer than the lease by a tick: the leader's lease counts from a
+    # round it sent before this store last heard from it.
+    lease = lease_duration(config.raft.election_tick, config.tick_interval)
+    silence = lease + config.tick_interval
     if ctx.book.last_seen.get(leader_store, ctx.now) <= ctx.now - silence:
         _lose_leader(ctx, peer)
 
