@@ -142,11 +142,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clients", type=int, default=1024)
     p.add_argument("--regions", type=int, default=16)
     p.add_argument("--seconds", type=float, default=8.0, help="Sampled per process.")
+    p.add_argument("--out", type=Path, help="Keep py-spy's raw stacks here.")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="put-profile-") as tmp:
-        rate = profile(args.clients, args.regions, args.seconds, Path(tmp))
+        out = args.out or Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        rate = profile(args.clients, args.regions, args.seconds, out)
         print(f"{rate:,.0f} puts/s, {args.clients} in flight, {args.regions} regions")
-        report(Path(tmp), rate * int(args.seconds))
+        report(out, rate * int(args.seconds))
 
 
 if __name__ == "__main__":

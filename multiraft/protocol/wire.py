@@ -18,7 +18,7 @@ checked, and anything off raises `CodecError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -203,7 +203,18 @@ def is_uint(v: Any) -> bool:
 
 
 def are_uints(values: Any) -> bool:
-    return isinstance(values, list) and all(is_uint(v) for v in values)
+    """A list of non-negative ints, checked at C speed (a Raft frame holds
+    thousands of these: a generator over them cost a tenth of a busy
+    store's time)."""
+    return isinstance(values, list) and uints(values)
+
+
+def uints(values: Sequence[Any]) -> bool:
+    """Every value a non-negative int (bools excluded), for any sequence."""
+    return set(map(type, values)) <= _INT and (not values or min(values) >= 0)
+
+
+_INT = frozenset((int,))
 
 
 def _request(body: Any) -> Request:

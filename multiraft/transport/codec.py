@@ -23,6 +23,7 @@ checked, and anything off raises `CodecError` (the store logs and drops it).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ from ..protocol.wire import (
     expect,
     is_uint,
     pack_frame,
+    uints,
 )
 from ..raft.types import Message, MessageType
 
@@ -145,7 +147,7 @@ def _peer_batch(body: Any) -> PeerBatch:
     expect(is_uint(cluster_id) and is_uint(from_store), "bad peer ids")
     expect(isinstance(items, list) and isinstance(extras, dict), "bad peer batch")
     expect(are_uints(beats) and len(beats) % BEAT_FIELDS == 0, "bad coalesced heartbeats")
-    expect(all(r > 0 for r in beats[::BEAT_FIELDS]), "bad region id in a heartbeat")
+    expect(min(beats[::BEAT_FIELDS], default=1) > 0, "bad region id in a heartbeat")
     items = [_raft_item(item) for item in items]
     return PeerBatch(cluster_id, from_store, items, extras, beats)
 
@@ -185,13 +187,18 @@ def _snap_ack(body: Any) -> SnapAck:
     return SnapAck(cluster_id, from_store, transfer_id, seq, ok)
 
 
+_MESSAGE_UINTS = operator.itemgetter(0, 1, 2, 3, 4, 5, 7, 10)
+"""The integer fields of a Raft message on the wire."""
+
+
 def _message(wire: Any) -> Message:
     expect(isinstance(wire, list) and len(wire) == 12, "raft message must be a 12-list")
-    expect(are_uints([wire[i] for i in (0, 1, 2, 3, 4, 5, 7, 10)]), "bad raft message field")
-    expect(isinstance(wire[6], list), "bad raft entries")
-    for e in wire[6]:
+    expect(uints(_MESSAGE_UINTS(wire)), "bad raft message field")
+    entries = wire[6]
+    expect(isinstance(entries, list), "bad raft entries")
+    for e in entries:
         expect(
-            isinstance(e, list) and len(e) == 4 and are_uints(e[:3]) and isinstance(e[3], bytes),
+            isinstance(e, list) and len(e) == 4 and uints(e[:3]) and isinstance(e[3], bytes),
             "bad raft entry",
         )
     expect(type(wire[9]) is bool, "bad raft reject flag")
