@@ -215,6 +215,13 @@ class RawNode:
         arrive)."""
         self.raft.broadcast_commit_of(index)
 
+    def committing(self) -> bool:
+        """A leader whose log has entries not yet committed: a store may hold
+        new proposals until they commit, so the next entry carries every
+        command that arrived meanwhile (group commit)."""
+        r = self.raft
+        return r.state == StateType.LEADER and r.raft_log.last_index() > r.raft_log.committed
+
     def lease_read_index(self) -> int:
         """On a leader that has committed an entry of its own term, its commit
         index: where a read served under a leader lease must wait for the

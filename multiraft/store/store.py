@@ -14,7 +14,9 @@ A turn: (1) decode and dispatch every frame: Raft messages are stepped into
 their replicas, client requests checked and queued; (2) tick every region
 if a tick is due (logical clock, `tick_interval` seconds), gossip and
 schedule once a second; (3) propose each region's queued writes as one
-entry, and one ReadIndex for its queued reads; (4) take the Ready of every
+entry (unless its leader's log has an entry not yet committed: then they
+wait for it and go as one bigger entry, a group commit), and one ReadIndex
+for its queued reads; (4) take the Ready of every
 region that got input: a leader's appends may leave at once, everything
 else waits for the batch holding all their entries, HardStates and applied
 data. `advance` then advances every Ready and serves the reads whose read
@@ -151,7 +153,7 @@ class Store:
         ctx.active = set()
         work = [p for p in active if not p.frozen]
         for peer in work:
-            if peer.writes:
+            if peer.writes and not peer.raw_node.committing():
                 write.propose(ctx, peer)
                 ctx.metrics.count(ctx.metrics.proposals, "write")
             if peer.reads:

@@ -1072,3 +1072,25 @@ def test_lease_read_index_is_the_commit_once_the_leader_committed_in_its_term() 
     net.stabilize()
     assert net.raw(1).lease_read_index() == net.raw(1).raft.raft_log.committed > 0
     assert net.raw(2).lease_read_index() == 0, "followers have no lease"
+
+
+def test_committing_while_a_leader_has_entries_not_yet_committed():
+    c = Cluster(3)
+    leader = c.elect(1)
+    assert not leader.committing()
+    leader.propose(b"x")
+    assert leader.committing()  # appended, not yet acknowledged by a quorum
+    c.settle()
+    assert not leader.committing()
+    follower = c.nodes[2]
+    c.cut = {3}
+    c.nodes[1].propose(b"y")
+    rd = c.nodes[1].ready()  # persisted by the leader, the appends not yet delivered
+    persist(c.stores[1], rd)
+    c.nodes[1].advance(rd)
+    assert c.nodes[1].committing() and not follower.committing()  # only a leader holds
+    for m in rd.messages:
+        if m.to == 2:
+            follower.step(m)
+    c.settle()
+    assert not c.nodes[1].committing()  # 2 of 3 is a quorum
