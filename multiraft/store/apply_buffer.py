@@ -87,7 +87,9 @@ class ApplyBuffer:
         """Bytes of keys and values not in LMDB yet."""
         return self._bytes
 
-    def _pending(self, peer: Peer) -> _Pending:
+    def region(self, peer: Peer) -> _Pending:
+        """`peer`'s part of the buffer, for `put_into`: an entry's writes
+        look it up once, not once each."""
         p = self._regions.get(peer.region.id)
         if p is None:
             p = self._regions[peer.region.id] = _Pending(peer)
@@ -95,7 +97,9 @@ class ApplyBuffer:
 
     def put(self, peer: Peer, key: bytes, value: bytes | None) -> None:
         """`peer` applied a write (None: delete) of a user key."""
-        p = self._pending(peer)
+        self.put_into(self.region(peer), key, value)
+
+    def put_into(self, p: _Pending, key: bytes, value: bytes | None) -> None:
         p.data[key] = value
         size = len(key) + (len(value) if value is not None else 0)
         p.bytes += size
@@ -103,7 +107,7 @@ class ApplyBuffer:
 
     def applied_to(self, peer: Peer, index: int, now: float) -> None:
         """`peer` applied its entries up to `index` (data and sessions here)."""
-        p = self._pending(peer)
+        p = self.region(peer)
         p.applied = index
         if now < p.since:
             p.since = now

@@ -32,7 +32,12 @@ def check_region(
             {"regions": regions},
         )
     if key is not None and not region.contains(key):
-        raise KeyNotInRegion(f"key not in region {region.id}", {"region": region.to_wire()})
+        raise key_not_in(region)
+
+
+def key_not_in(region: Region) -> KeyNotInRegion:
+    """The answer to a command for a key outside `region`, with its range."""
+    return KeyNotInRegion(f"key not in region {region.id}", {"region": region.to_wire()})
 
 
 def find_peer(peers: dict[int, Peer], region_id: int) -> Peer:

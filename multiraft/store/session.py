@@ -11,7 +11,6 @@ entries, never in wall-clock time, so all replicas evict the same sessions.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -48,10 +47,16 @@ class Session:
 
 
 def result_to_disk(result: Any) -> list[Any]:
-    """["ok", value] or ["err", kind, message, detail]."""
+    """["ok", value] or ["err", kind, message, detail]; never changed once
+    made, so a put's (the most common) is one shared list."""
+    if result is None:
+        return _OK_NONE
     if isinstance(result, MultiraftError):
         return ["err", *error_to_wire(result)]
     return ["ok", result]
+
+
+_OK_NONE = ["ok", None]
 
 
 def result_from_disk(stored: list[Any]) -> Any:
@@ -81,8 +86,14 @@ class SessionTable:
             s.acked = acked
             # Results arrive in about seq order: forget from the oldest until
             # the first one still unacknowledged.
-            for old in list(itertools.takewhile(lambda q: q < acked, s.results)):
-                del s.results[old]
+            results = s.results
+            stale = []
+            for old in results:
+                if old >= acked:
+                    break
+                stale.append(old)
+            for old in stale:
+                del results[old]
             self.dirty.add(client)
         if seq in s.results:
             return result_from_disk(s.results[seq])

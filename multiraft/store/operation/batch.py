@@ -48,10 +48,6 @@ class TurnBatch:
         """A user key's value as `peer` applied it so far."""
         return self.applied.get(peer.region.id, key)
 
-    def put(self, peer: Peer, key: bytes, value: bytes | None) -> None:
-        """`peer` writes (None: deletes) a user key."""
-        self.applied.put(peer, key, value)
-
     def before_region_change(self) -> None:
         """A region's state is about to change in this batch (a split, a
         membership change): write everything applied before it with it."""

@@ -8,10 +8,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ...errors import InvalidRequest, KeyNotInRegion, ServerBusy
+from ...errors import InvalidRequest, ServerBusy
 from ...protocol.limits import check_key, check_optional_value, check_value
 from ...protocol.region import Epoch
-from ..checks import check_leader, check_region, find_peer, not_leader
+from ..checks import check_leader, check_region, find_peer, key_not_in, not_leader
 from ..commands import CAS, DELETE, OPS, PUT, WriteCommand, encode_writes
 from ..context import StoreContext
 from ..outbox import Handle
@@ -66,42 +66,37 @@ def propose(ctx: StoreContext, peer: Peer) -> None:
 
 
 def apply(tb: TurnBatch, peer: Peer, index: int, cmds: list[WriteCommand]) -> list[Any]:
-    """The results of one entry's writes, applied into the turn's batch."""
-    return [_apply_one(tb, peer, index, c) for c in cmds]
-
-
-def _apply_one(tb: TurnBatch, peer: Peer, index: int, c: WriteCommand) -> Any:
-    sessions = peer.sessions
-    done = sessions.lookup(c.client, c.seq, c.acked, index)
-    if done is not NOT_APPLIED:
-        return done
-    try:
-        # The region may have split since the command was proposed: then
-        # nothing is applied and the client retries in the right region.
-        check_region(peer.region, key=c.key)
-    except KeyNotInRegion as e:
-        return e
-    result = _execute(tb, peer, c)
-    sessions.record(c.client, c.seq, c.acked, index, result)
-    if c.op == PUT:
-        peer.size.grow(c.key, c.a)
-    elif c.op == DELETE:
-        peer.size.grow(c.key, None)
-    elif result is True:  # a CAS that swapped
-        peer.size.grow(c.key, c.b)
-    return result
-
-
-def _execute(tb: TurnBatch, peer: Peer, c: WriteCommand) -> Any:
-    if c.op == PUT:
-        tb.put(peer, c.key, c.a)
-        return None
-    if c.op == DELETE:
-        tb.put(peer, c.key, None)
-        return None
-    if c.op == CAS:
-        if tb.get(peer, c.key) != c.a:
-            return False
-        tb.put(peer, c.key, c.b)
-        return True
-    return InvalidRequest(f"unknown write op {c.op}")
+    """The results of one entry's writes, applied into the turn's batch.
+    Every replica applies every write, so what the commands share (the
+    region, its sessions, its part of the apply buffer) is looked up once
+    per entry, not once per command."""
+    region, sessions, size = peer.region, peer.sessions, peer.size
+    buffer = tb.applied
+    data = buffer.region(peer)
+    results: list[Any] = []
+    for c in cmds:
+        result = sessions.lookup(c.client, c.seq, c.acked, index)
+        if result is NOT_APPLIED:
+            key = c.key
+            if not region.contains(key):
+                # The region split since the command was proposed: nothing
+                # is applied and the client retries in the right region.
+                results.append(key_not_in(region))
+                continue
+            op, result = c.op, None
+            if op == PUT:
+                buffer.put_into(data, key, c.a)
+                size.grow(key, c.a)
+            elif op == DELETE:
+                buffer.put_into(data, key, None)
+                size.grow(key, None)
+            elif op == CAS:
+                result = tb.get(peer, key) == c.a
+                if result:
+                    buffer.put_into(data, key, c.b)
+                    size.grow(key, c.b)
+            else:
+                result = InvalidRequest(f"unknown write op {op}")
+            sessions.record(c.client, c.seq, c.acked, index, result)
+        results.append(result)
+    return results
