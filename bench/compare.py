@@ -361,7 +361,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--clients", default="64,1024", help="requests in flight (a list: each level in turn)"
     )
-    p.add_argument("--processes", type=int, default=2, help="multiraft load processes")
+    p.add_argument(
+        "--processes", type=int, default=None, help="multiraft load processes (default: as bench)"
+    )
     p.add_argument("--value-size", type=int, default=100)
     p.add_argument("--keys", type=int, default=100_000)
     p.add_argument("--regions", default="1,16", help="multiraft region counts to run")

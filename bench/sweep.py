@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workloads", default="put,get")
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per point")
     p.add_argument("--warmup", type=float, default=1.0)
-    p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--processes", type=int, default=None, help="default: as multiraft bench")
     p.add_argument("--value-size", type=int, default=100)
     p.add_argument("--keys", type=int, default=100_000)
     p.add_argument("--out", type=Path, default=RESULTS)

@@ -57,7 +57,11 @@ DEFAULT_REGIONS = 16
     "then counts from each op's scheduled start.",
 )
 @click.option(
-    "--processes", type=POSITIVE, default=2, show_default=True, help="Load-generator processes."
+    "--processes",
+    type=POSITIVE,
+    default=None,
+    help="Load-generator processes [default: one per 512 requests in flight, at most "
+    "one per core].",
 )
 @click.option("--value-size", type=click.IntRange(min=0), default=100, show_default=True)
 @click.option("--keys", type=POSITIVE, default=100_000, show_default=True, help="Key count.")
@@ -110,10 +114,10 @@ DEFAULT_REGIONS = 16
 @key_options("With --cluster: the client's")
 def bench(
     workload: str, duration: float, ops: int | None, warmup: float, regions: int | None,
-    clients: int, rate: float | None, processes: int, value_size: int, keys: int, distribution: str,
-    read_ratio: float, scan_limit: int, timeout: float, hibernate_regions: bool, read_mode: str,
-    secure: bool, as_json: bool, cluster: str | None, key_file: str | None,
-    cluster_keys: str | None,
+    clients: int, rate: float | None, processes: int | None, value_size: int, keys: int,
+    distribution: str, read_ratio: float, scan_limit: int, timeout: float,
+    hibernate_regions: bool, read_mode: str, secure: bool, as_json: bool, cluster: str | None,
+    key_file: str | None, cluster_keys: str | None,
 ) -> None:  # fmt: skip
     """Load the cluster with WORKLOAD and print ops/s and latency percentiles."""
     endpoints = _endpoints(cluster)

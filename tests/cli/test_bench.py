@@ -93,6 +93,18 @@ def test_clients_and_ops_are_shared_over_processes() -> None:
     assert len(BenchConfig(clients=2, processes=8).worker_specs(["a:1"])) == 2
 
 
+def test_without_processes_given_each_takes_512_in_flight_up_to_one_per_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    counts = [BenchConfig(clients=c).generator_processes() for c in (1, 256, 512, 513)]
+    assert counts == [1, 1, 1, 2]
+    assert BenchConfig(clients=4096).generator_processes() == 2
+    assert BenchConfig(clients=4096, processes=3).generator_processes() == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert BenchConfig(clients=4096).generator_processes() == 8
+
+
 def test_a_rate_is_shared_like_the_clients() -> None:
     specs = BenchConfig(clients=10, processes=3, rate=1000.0).worker_specs(["a:1"])
     assert [s.rate for s in specs] == pytest.approx([400, 300, 300])
