@@ -5,6 +5,7 @@ instead of averages of per-worker percentiles."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from hdrh.histogram import HdrHistogram
@@ -16,18 +17,31 @@ SIGNIFICANT_DIGITS = 3
 
 
 class Latencies:
-    """An HDR histogram of operation latencies, recorded in microseconds."""
+    """An HDR histogram of operation latencies, recorded in microseconds.
+
+    A recorded value is first counted in a plain Counter and goes into the
+    histogram when it is read: hdrh's `record_value` is pure Python and cost
+    a load-generator process about a tenth of its CPU, once per request."""
 
     def __init__(self, hist: HdrHistogram | None = None) -> None:
-        self.hist = hist or HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+        self._hist = hist or HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+        self._unrecorded: Counter[int] = Counter()
 
     def record(self, seconds: float) -> None:
-        us = int(seconds * 1e6)
-        self.hist.record_value(min(max(us, LOWEST_US), HIGHEST_US))
+        self._unrecorded[int(seconds * 1e6)] += 1
+
+    @property
+    def hist(self) -> HdrHistogram:
+        """The histogram, with every value recorded so far."""
+        if self._unrecorded:
+            for us, n in self._unrecorded.items():
+                self._hist.record_value(min(max(us, LOWEST_US), HIGHEST_US), n)
+            self._unrecorded.clear()
+        return self._hist
 
     @property
     def count(self) -> int:
-        return int(self.hist.get_total_count())
+        return int(self._hist.get_total_count()) + self._unrecorded.total()
 
     def encode(self) -> bytes:
         """A compact, picklable form (HdrHistogram's own wire encoding)."""
