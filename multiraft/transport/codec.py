@@ -153,12 +153,16 @@ def _peer_batch(body: Any) -> PeerBatch:
 
 
 def _raft_item(item: Any) -> RaftItem:
-    expect(isinstance(item, list) and len(item) == 4, "raft item must be a 4-list")
+    # Every message between stores passes here: the checks are spelt out
+    # with `type(...) is`, which costs a third of the generic helpers.
+    expect(type(item) is list and len(item) == 4, "raft item must be a 4-list")
     region_id, epoch, wire, region = item
-    expect(is_uint(region_id) and region_id > 0, "bad region id")
-    expect(are_uints(epoch) and len(epoch) == 2, "bad epoch")
-    expect(region is None or isinstance(region, list), "bad region descriptor")
-    return RaftItem(region_id, (epoch[0], epoch[1]), _message(wire), region)
+    expect(type(region_id) is int and region_id > 0, "bad region id")
+    expect(type(epoch) is list and len(epoch) == 2, "bad epoch")
+    version, conf_ver = epoch
+    expect(type(version) is int and type(conf_ver) is int and min(epoch) >= 0, "bad epoch")
+    expect(region is None or type(region) is list, "bad region descriptor")
+    return RaftItem(region_id, (version, conf_ver), _message(wire), region)
 
 
 def _snap_chunk(body: Any) -> SnapChunk:
@@ -192,15 +196,18 @@ _MESSAGE_UINTS = operator.itemgetter(0, 1, 2, 3, 4, 5, 7, 10)
 
 
 def _message(wire: Any) -> Message:
-    expect(isinstance(wire, list) and len(wire) == 12, "raft message must be a 12-list")
+    expect(type(wire) is list and len(wire) == 12, "raft message must be a 12-list")
     expect(uints(_MESSAGE_UINTS(wire)), "bad raft message field")
     entries = wire[6]
-    expect(isinstance(entries, list), "bad raft entries")
+    expect(type(entries) is list, "bad raft entries")
     for e in entries:
+        expect(type(e) is list and len(e) == 4, "bad raft entry")
+        term, index, kind, data = e
         expect(
-            isinstance(e, list) and len(e) == 4 and uints(e[:3]) and isinstance(e[3], bytes),
+            type(term) is int and type(index) is int and type(kind) is int and type(data) is bytes,
             "bad raft entry",
         )
+        expect(term >= 0 and index >= 0, "bad raft entry")
     expect(type(wire[9]) is bool, "bad raft reject flag")
     expect(isinstance(wire[11], bytes), "bad raft context")
     if wire[8] is not None:
