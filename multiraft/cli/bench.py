@@ -60,8 +60,8 @@ DEFAULT_REGIONS = 16
     "--processes",
     type=POSITIVE,
     default=None,
-    help="Load-generator processes [default: one per 512 requests in flight, at most "
-    "one per core].",
+    help="Load-generator processes [default: one per 512 requests in flight, or per "
+    "20,000 ops/s with --rate; at most one per core].",
 )
 @click.option("--value-size", type=click.IntRange(min=0), default=100, show_default=True)
 @click.option("--keys", type=POSITIVE, default=100_000, show_default=True, help="Key count.")

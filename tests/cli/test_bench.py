@@ -93,7 +93,7 @@ def test_clients_and_ops_are_shared_over_processes() -> None:
     assert len(BenchConfig(clients=2, processes=8).worker_specs(["a:1"])) == 2
 
 
-def test_without_processes_given_each_takes_512_in_flight_up_to_one_per_core(
+def test_without_processes_given_each_takes_512_in_flight_or_20000_a_second(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 2)
@@ -103,6 +103,9 @@ def test_without_processes_given_each_takes_512_in_flight_up_to_one_per_core(
     assert BenchConfig(clients=4096, processes=3).generator_processes() == 3
     monkeypatch.setattr("os.cpu_count", lambda: 16)
     assert BenchConfig(clients=4096).generator_processes() == 8
+    # Paced, the rate decides: in flight is rate x latency, not --clients.
+    assert BenchConfig(clients=4096, rate=19_000.0).generator_processes() == 1
+    assert BenchConfig(clients=64, rate=50_000.0).generator_processes() == 3
 
 
 def test_a_rate_is_shared_like_the_clients() -> None:
