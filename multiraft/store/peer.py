@@ -75,7 +75,10 @@ class Peer:
         turn stale at most, which is safe (a proposal or read on a deposed
         leader is refused by Raft, or by its Ready's change of role)."""
         self.writes: list[tuple[WriteCommand, Handle]] = []
-        """Accepted this turn, proposed together at its end."""
+        """Accepted, proposed together at the end of this turn or, while an
+        entry of the leader's is in flight, of a later one (`write.due`)."""
+        self.write_bytes = 0
+        """Keys and values of `writes`, summed."""
         self.reads: Reads = []
         """Accepted this turn: at its end served under the lease, or covered
         by one ReadIndex."""
@@ -206,6 +209,7 @@ class Peer:
         waiting += [h for _, _, reads in self.read_waits.values() for _, h in reads]
         waiting += [h for _, reads in self.ready_reads for _, h in reads]
         self.writes, self.reads = [], []
+        self.write_bytes = 0
         self.proposals.clear()
         self.read_waits.clear()
         self.ready_reads.clear()

@@ -153,7 +153,7 @@ class Store:
         ctx.active = set()
         work = [p for p in active if not p.frozen]
         for peer in work:
-            if peer.writes and not peer.raw_node.committing():
+            if write.due(peer):
                 write.propose(ctx, peer)
                 ctx.metrics.count(ctx.metrics.proposals, "write")
             if peer.reads:

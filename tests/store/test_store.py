@@ -13,6 +13,7 @@ from multiraft.raft import EntryType
 from multiraft.security.trust import PLAIN
 from multiraft.store.commands import decode_entry
 from multiraft.store.config import StoreConfig
+from multiraft.store.operation.write import HOLD_BYTES
 from multiraft.store.store import Store
 
 CLIENT = b"client"
@@ -59,10 +60,10 @@ class Lockstep:
                 return store
         return None
 
-    def put(self, store: Store, request_id: int, key: bytes) -> None:
+    def put(self, store: Store, request_id: int, key: bytes, value: bytes = b"v") -> None:
         region = store.peers[REGION].region
         args = {"region": REGION, "epoch": region.epoch.to_wire(), "key": key}
-        args |= {"value": b"v", "client": 7, "seq": request_id, "acked": 0}
+        args |= {"value": value, "client": 7, "seq": request_id, "acked": 0}
         frame = wire.encode_request(wire.Request(request_id, "put", args))
         self.inbox[store.ctx.store_id].append((CLIENT, frame, PLAIN))
 
@@ -91,13 +92,18 @@ def written_keys(store: Store, after: int) -> list[list[bytes]]:
     ]
 
 
-def test_writes_wait_for_the_entry_in_flight_and_then_go_as_one(cluster: Lockstep) -> None:
+def elect(cluster: Lockstep) -> Store:
     for _ in range(200):
         if cluster.leader() is not None:
             break
         cluster.step()
     leader = cluster.leader()
     assert leader is not None
+    return leader
+
+
+def test_writes_wait_for_the_entry_in_flight_and_then_go_as_one(cluster: Lockstep) -> None:
+    leader = elect(cluster)
     before = leader.peers[REGION].storage.last_index()
     cluster.put(leader, 1, b"a")
     cluster.step(deliver=False)  # proposed; its appends held back
@@ -115,3 +121,24 @@ def test_writes_wait_for_the_entry_in_flight_and_then_go_as_one(cluster: Lockste
     assert written_keys(leader, before) == [[b"a"], [b"b", b"c"]]
     for store in cluster.stores.values():  # every replica holds the same log
         assert written_keys(store, before) == [[b"a"], [b"b", b"c"]]
+
+
+def test_writes_of_many_bytes_do_not_wait(cluster: Lockstep) -> None:
+    leader = elect(cluster)
+    before = leader.peers[REGION].storage.last_index()
+    cluster.put(leader, 1, b"a")
+    cluster.step(deliver=False)
+    big = b"x" * (HOLD_BYTES // 2 + 1)
+    cluster.put(leader, 2, b"b", big)
+    cluster.step(deliver=False)
+    assert written_keys(leader, before) == [[b"a"]]  # held: under the limit
+    cluster.put(leader, 3, b"c", big)
+    cluster.step(deliver=False)
+    # Over the limit: proposed while a's entry is still in flight, so no
+    # entry grows past what a frame may carry.
+    assert written_keys(leader, before) == [[b"a"], [b"b", b"c"]]
+    for _ in range(20):
+        if len(cluster.replies) == 3:
+            break
+        cluster.step()
+    assert sorted((r.request_id, r.ok) for r in cluster.replies) == [(i, True) for i in (1, 2, 3)]

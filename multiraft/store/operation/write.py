@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 MAX_PENDING_PROPOSALS = 1024
 """Entries a region may have proposed but not applied before writes are refused
 with ServerBusy (each entry carries a whole turn's writes)."""
+HOLD_BYTES = 1 << 20
+"""Writes wait for their region's entry in flight (group commit) only while
+their keys and values hold less than this: a bigger entry is slow to
+replicate, and one past the frame limit could never leave."""
 
 
 def accept(ctx: StoreContext, op: str, args: dict[str, Any], handle: Handle) -> None:
@@ -48,12 +52,22 @@ def accept(ctx: StoreContext, op: str, args: dict[str, Any], handle: Handle) -> 
         raise ServerBusy(f"region {peer.region.id} has {len(peer.proposals)} proposals in flight")
     cmd = WriteCommand(OPS[op], client, seq, acked, epoch.version, key, a, b)
     peer.writes.append((cmd, handle))
+    peer.write_bytes += len(key) + (len(a) if a else 0) + (len(b) if b else 0)
     quiesce.wake(ctx, peer)
 
 
+def due(peer: Peer) -> bool:
+    """Whether `peer`'s queued writes go into an entry this turn: not while
+    the leader's last entry is still uncommitted (they wait for it and then
+    go together: a group commit), unless they are many bytes already. A
+    replica that no longer leads proposes at once, to be refused."""
+    return bool(peer.writes) and (peer.write_bytes >= HOLD_BYTES or not peer.raw_node.committing())
+
+
 def propose(ctx: StoreContext, peer: Peer) -> None:
-    """The turn's queued writes of `peer`'s region, as one entry."""
+    """`peer`'s queued writes, as one entry."""
     writes, peer.writes = peer.writes, []
+    peer.write_bytes = 0
     handles = [h for _, h in writes]
     dropped = peer.propose(encode_writes([c for c, _ in writes]), handles)
     if dropped is None:
