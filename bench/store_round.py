@@ -1,8 +1,8 @@
 """The stores' CPU per put, with no sockets, no fsync and no other process
 in the way: three real `Store`s in this process, driven turn by turn in
-lockstep on a simulated clock that moves as their CPU time does, a put load keeping a fixed
-number of requests in flight over uniform keys, each sent straight to its
-region's leader. What it counts is the time the three stores spend in
+lockstep on a simulated clock that moves as their CPU time does, under a
+put load keeping a fixed number of requests in flight over uniform keys,
+each sent straight to its region's leader. What it counts is the time the three stores spend in
 their turns, commits and advances, per acknowledged put: the per-region
 cost of a Raft round shows up directly as regions grow.
 

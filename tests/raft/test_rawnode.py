@@ -1084,13 +1084,13 @@ def test_committing_while_a_leader_has_entries_not_yet_committed():
     assert not leader.committing()
     follower = c.nodes[2]
     c.cut = {3}
-    c.nodes[1].propose(b"y")
-    rd = c.nodes[1].ready()  # persisted by the leader, the appends not yet delivered
+    leader.propose(b"y")
+    rd = leader.ready()  # persisted by the leader, the appends not yet delivered
     persist(c.stores[1], rd)
-    c.nodes[1].advance(rd)
-    assert c.nodes[1].committing() and not follower.committing()  # only a leader holds
+    leader.advance(rd)
+    assert leader.committing() and not follower.committing()  # only a leader holds
     for m in rd.messages:
         if m.to == 2:
             follower.step(m)
     c.settle()
-    assert not c.nodes[1].committing()  # 2 of 3 is a quorum
+    assert not leader.committing()  # 2 of 3 is a quorum

@@ -39,8 +39,11 @@ class Lockstep:
         between them is kept back until the next step that delivers."""
         sent: list[tuple[int, bytes, bytes]] = []
         for sid, store in self.stores.items():
-            inbox = [m for m in self.inbox[sid] if m[0] == CLIENT or deliver]
-            self.inbox[sid] = [m for m in self.inbox[sid] if m not in inbox]
+            inbox: list[tuple[bytes, bytes, object]] = []
+            held: list[tuple[bytes, bytes, object]] = []
+            for m in self.inbox[sid]:
+                (inbox if deliver or m[0] == CLIENT else held).append(m)
+            self.inbox[sid] = held
             out = store.turn(inbox, self.now)
             out.batch.commit()
             done = store.advance()

@@ -1,7 +1,7 @@
 """Writes (put, delete, cas): accepted into the leader's queue once checked,
 proposed as one entry per region per turn (or, while the leader's last
-entry is not yet committed, held for it: `Store.turn`), applied exactly
-once through the region's session table (Raft thesis §6.3)."""
+entry is not yet committed, held for it: `due`), applied exactly once
+through the region's session table (Raft thesis §6.3)."""
 
 from __future__ import annotations
 
